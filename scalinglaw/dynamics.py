@@ -1,0 +1,296 @@
+r"""The exact second-moment map of quantized SGD on a diagonal Gaussian problem (SPEC §4) [derived].
+
+Notation (one coordinate per eigen-direction): clean variances :math:`\mu_i`, quantized variances
+:math:`\tilde\mu_i=\mathbb E\tilde z_i^2`, target second moments :math:`s_i=\mathbb E v_i^{*2}`, quantized target
+:math:`w_q=\tilde\mu^{-1}\mu\,v^*`, and the centred iterate :math:`u_t=w_t-w_q`. The state is
+
+* :math:`\tilde m_{t,i}=\mathbb E[u_{t,i}v^*_i]`, which obeys :math:`\tilde m_{t+1}=D\,\tilde m_t`,
+  :math:`D=1-\gamma\tilde\mu` (every quantizer is unbiased, so :math:`\mathbb E[g\mid w]=\tilde\mu\odot u`);
+* :math:`a_{t,i}=\mathbb E u_{t,i}^2`, which obeys :math:`a_{t+1}=P a_t+R'\tilde m_t+c'` with
+
+.. math::
+
+    P=\mathrm{diag}(\pi)+\theta\gamma^2\tilde\mu\tilde\mu^\top,\qquad
+    R'=\mathrm{diag}(r)+\gamma^2\tilde\mu\,\rho^\top,
+
+  a diagonal-plus-rank-one matrix and a diagonal-plus-rank-one coupling; :math:`c'` is the gradient-noise
+  variance at :math:`w_q`. The off-diagonal fourth moments vanish because the coordinates of :math:`\tilde z`
+  are symmetric and (conditionally) independent, so :math:`(\tilde m,a)` is an exact state.
+
+The derivation, for all five targets x three idealised schemes and any batch size, is in
+``theory/exact-risk.md``; :func:`moment_coefficients` encodes it term by term. For the jointly Gaussian case
+(full precision or additive noise everywhere) :math:`R'=0` and the recursion reduces to SPEC §4's
+:math:`a_{t+1}=(1-\gamma\tilde\mu)^2a_t+\frac{\gamma^2}{B}(\tilde\mu^2a_t+\tilde\mu\sum_j\tilde\mu_ja_{t,j}+s^2\tilde\mu)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UnstableStepError, UnsupportedConfigurationError
+from .quantize import Quantizer
+from .reduction import DiagonalProblem
+
+__all__ = [
+    "MomentCoefficients",
+    "StepMap",
+    "check_stability",
+    "max_stable_step",
+    "moment_coefficients",
+    "scheme_of",
+]
+
+#: Scheme codes: 0 none, 1 additive, 2 multiplicative (shared factor), 3 multiplicative-coord.
+_CODES = {None: 0, "additive": 1, "multiplicative": 2, "multiplicative-coord": 3}
+
+
+def scheme_of(q: Quantizer | None, target: str) -> tuple[int, float]:
+    """The ``(code, epsilon)`` of the idealised scheme of ``q``, or of the scheme it stands in for.
+
+    Real formats map to their idealised surrogate (``Quantizer.idealized_scheme``); formats whose epsilon
+    depends on the data (INT with absmax scaling) are refused with a message saying what works.
+    """
+    if q is None:
+        return 0, 0.0
+    ideal = q.idealized_scheme()
+    if ideal is None:
+        raise UnsupportedConfigurationError(
+            f"{target}={q.spec}: its epsilon depends on the data (absmax scaling), so the exact engine has no "
+            f"idealised equivalent; give a fixed range (e.g. {q.spec.split(':')[0]}:range=4), an idealised "
+            "scheme, or use simulate"
+        )
+    if ideal.epsilon == 0:
+        return 0, 0.0
+    return _CODES[ideal.kind], float(ideal.epsilon)
+
+
+@dataclass(frozen=True)
+class MomentCoefficients:
+    r"""Step-size-free coefficients of :math:`\mathbb E[g_i^2\mid w]` on a diagonal problem.
+
+    With :math:`q=\mathbb E w^2` (diagonal), :math:`\rho=\mathbb E[w\,v^*]` and batch size :math:`B`,
+
+    .. math::
+
+        \mathbb E g_i^2=\sum_k A_{ik}q_k+\sum_k G_{ik}\rho_k+c_i,\qquad
+        A=\mathrm{diag}(A_d)+\theta\,\tilde\mu\tilde\mu^\top,\quad G=\mathrm{diag}(G_d)+\tilde\mu\,g^\top.
+
+    Attributes are the vectors and scalars above plus ``mu`` (clean), ``mut`` (quantized), ``target_sq``.
+    """
+
+    mu: np.ndarray = field(repr=False)
+    mut: np.ndarray = field(repr=False)
+    target_sq: np.ndarray = field(repr=False)
+    A_d: np.ndarray = field(repr=False)
+    theta: float
+    G_d: np.ndarray = field(repr=False)
+    g: np.ndarray = field(repr=False)
+    c: np.ndarray = field(repr=False)
+    #: True when every quantizer is additive or absent: the residual at w_q is then independent of the
+    #: features and the centred second moments do not couple to the mean (R' = 0 exactly).
+    jointly_gaussian: bool = False
+
+    @property
+    def shrink(self) -> np.ndarray:
+        r""":math:`\mu/\tilde\mu`, the fraction of each coordinate of :math:`v^*` kept by :math:`w_q`."""
+        return self.mu / self.mut
+
+
+def _data_moments(code: int, eps: float, mu: np.ndarray) -> tuple[np.ndarray, ...]:
+    r"""Fourth moments of the quantized features: returns ``mut, f, g, kappa, Fd, Gd, Kd`` with
+
+    :math:`F_{ik}=\mathbb E\tilde z_i^2\tilde z_k^2=\tilde\mu_if_k+\delta_{ik}F^d_i`,
+    :math:`G_{ik}=\mathbb E\tilde z_i^2\tilde z_kz_k=\tilde\mu_ig_k+\delta_{ik}G^d_i`,
+    :math:`K_{ik}=\mathbb E\tilde z_i^2z_k^2=\tilde\mu_i\kappa_k+\delta_{ik}K^d_i` (see theory/exact-risk.md).
+    """
+    c2, c3, c4 = 1 + eps, 1 + 3 * eps, 1 + 6 * eps + 3 * eps * eps
+    mu2 = mu * mu
+    if code == 0:
+        return mu, mu, mu, mu, 2 * mu2, 2 * mu2, 2 * mu2
+    if code == 1:
+        mut = mu + eps
+        return mut, mut, mu, mu, 2 * mut * mut, 2 * mu * mut, 2 * mu2
+    mut = c2 * mu
+    if code == 2:
+        return mut, (c4 / c2) * mu, (c3 / c2) * mu, mu, 2 * c4 * mu2, 2 * c3 * mu2, 2 * c2 * mu2
+    # coordinate-wise relative noise
+    return mut, c2 * mu, mu, mu, (3 * c4 - c2 * c2) * mu2, (3 * c3 - c2) * mu2, 2 * c2 * mu2
+
+
+def moment_coefficients(
+    dp: DiagonalProblem, quantizers: dict[str, Quantizer | None], B: int, *, tail_trace: float = 0.0
+) -> MomentCoefficients:
+    r"""Build :math:`\mathbb E[g_i^2\mid w]` for the quantized SGD update of SPEC §3 [derived].
+
+    Parameters
+    ----------
+    dp : DiagonalProblem
+        The diagonal problem (spectrum, target second moments, effective label noise).
+    quantizers : dict
+        ``{"data", "labels", "params", "acts", "grads"}`` to :class:`~scalinglaw.quantize.Quantizer` or None.
+    B : int
+        Batch size.
+    tail_trace : float
+        :math:`\sum_{k>n}\mu_k` of an unmodelled tail (d = inf), which additive parameter noise still feels.
+
+    Notes
+    -----
+    Per sample, :math:`r=Q_o(Q_a(\tilde z^\top p)-Q_l(y))` with :math:`p=Q_p(w)` shared by the batch. Write
+    :math:`S_i=\mathbb E[\tilde z_i^2r^2]` (same sample) and :math:`C_i=\mathbb E[\tilde z_{1i}r_1\tilde z_{2i}r_2]`
+    (two samples of one batch); then :math:`\mathbb E g_i^2=S_i/B+(1-1/B)C_i`. Shared (``multiplicative``)
+    activation, label and output-gradient factors correlate the samples of a batch, which is why they do not
+    average out with :math:`B` [derived].
+    """
+    mu = np.asarray(dp.mu, dtype=np.float64)
+    s = np.asarray(dp.target_sq, dtype=np.float64)
+    sigma2 = float(dp.sigma2)
+    cd, ed = scheme_of(quantizers.get("data"), "data")
+    cl, el = scheme_of(quantizers.get("labels"), "labels")
+    cp, ep = scheme_of(quantizers.get("params"), "params")
+    ca, ea = scheme_of(quantizers.get("acts"), "acts")
+    co, eo = scheme_of(quantizers.get("grads"), "grads")
+    mut, f, g, kappa, Fd, Gd, Kd = _data_moments(cd, ed, mu)
+    # E p_k^2 = pq * q_k + pc
+    pq, pc = (1.0 + ep, 0.0) if cp in (2, 3) else (1.0, ep if cp == 1 else 0.0)
+    mult = (2, 3)
+    coS = 1.0 + eo * (co in mult)  # same-sample output-gradient factor
+    coC = 1.0 + eo * (co == 2)  # cross-sample: only a shared factor correlates two samples
+    alpha_S = coS * (1.0 + ea * (ca in mult))
+    alpha_C = coC * (1.0 + ea * (ca == 2))
+    lam_S = coS * (1.0 + el * (cl in mult))
+    lam_C = coC * (1.0 + el * (cl == 2))
+    add_noise_S = coS * (ea * (ca == 1) + el * (cl == 1)) + eo * (co == 1)
+    wB, wC = 1.0 / B, 1.0 - 1.0 / B
+    phi = float(f[0] / mut[0]) if mut.size else 1.0  # f = phi * mut in every case
+    A_d = pq * (wB * alpha_S * Fd + wC * alpha_C * mut * mut)
+    theta = wB * alpha_S * pq * phi
+    G_d = -2.0 * (wB * coS * Gd + wC * coC * mut * mu)
+    gvec = -2.0 * wB * coS * g
+    sum_f = float(f.sum()) + phi * tail_trace * (mut[0] / mu[0] if cd != 1 else 1.0)
+    c = wB * (
+        alpha_S * pc * (mut * sum_f + Fd)
+        + lam_S * (mut * float(kappa @ s) + Kd * s + sigma2 * mut)
+        + add_noise_S * mut
+    ) + wC * (alpha_C * pc * mut * mut + lam_C * mu * mu * s)
+    gaussian = all(code in (0, 1) for code in (cd, cl, cp, ca, co))
+    return MomentCoefficients(
+        mu=mu, mut=mut, target_sq=s, A_d=A_d, theta=theta, G_d=G_d, g=gvec, c=c, jointly_gaussian=gaussian
+    )
+
+
+@dataclass(frozen=True)
+class StepMap:
+    r"""The affine map of one SGD step with step size :math:`\gamma`, in centred coordinates.
+
+    .. math::
+
+        \tilde m' = D\tilde m,\qquad a' = \underbrace{(\mathrm{diag}(\pi)+\beta\,\tilde\mu\tilde\mu^\top)}_{P}a
+        + \underbrace{(\mathrm{diag}(r)+\tilde\mu\,\rho^\top)}_{R'}\tilde m + c'.
+
+    ``kappa = 1 - pi`` is kept separately because :math:`1-\pi_i` is tiny for slow coordinates and must not be
+    recovered by cancellation. ``K = I - P = diag(kappa) - beta * mut mut^T``.
+    """
+
+    gamma: float
+    D: np.ndarray = field(repr=False)
+    kappa: np.ndarray = field(repr=False)
+    beta: float
+    r: np.ndarray = field(repr=False)
+    rho: np.ndarray = field(repr=False)
+    c: np.ndarray = field(repr=False)
+    mut: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, mc: MomentCoefficients, gamma: float) -> StepMap:
+        r"""Centre the :math:`(\rho,q)` recursion at :math:`w_q` (see the module docstring).
+
+        With :math:`q=a+2\,\mathrm{shrink}\odot\tilde m+\mathrm{shrink}^2s` and
+        :math:`\rho=\tilde m+\mathrm{shrink}\,s`, the uncentred map
+        :math:`q'=(1-2\gamma\tilde\mu)q+2\gamma\mu\rho+\gamma^2(Aq+G\rho+c)` becomes the centred one.
+        """
+        mu, mut, s = mc.mu, mc.mut, mc.target_sq
+        sh = mc.shrink
+        gg = gamma * gamma
+        D = 1.0 - gamma * mut
+        kappa = 2.0 * gamma * mut - gg * mc.A_d
+        beta = gg * mc.theta
+        # R' = 2 P diag(sh) + R - 2 diag(sh * D), with R = diag(2 gamma mu + gg G_d) + gg mut g^T.
+        # diag: 2 sh (1 - kappa - D) + 2 gamma mu + gg G_d, and sh (1 - D) = gamma mu; rank one: mut rho^T.
+        r = 4.0 * gamma * mu - 2.0 * sh * kappa + gg * mc.G_d
+        rho = 2.0 * beta * mut * sh + gg * mc.g
+        if mc.jointly_gaussian:  # exact zeros instead of rounding residue
+            r, rho = np.zeros_like(r), np.zeros_like(rho)
+        # c' = (P - I) sh^2 s + R sh s + gg c
+        w2 = sh * sh * s
+        w1 = sh * s
+        c = (
+            -kappa * w2
+            + beta * mut * float(mut @ w2)
+            + (2.0 * gamma * mu + gg * mc.G_d) * w1
+            + gg * mut * float(mc.g @ w1)
+            + gg * mc.c
+        )
+        return cls(gamma=gamma, D=D, kappa=kappa, beta=beta, r=r, rho=rho, c=c, mut=mut)
+
+    def apply(self, m: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step: ``(m, a) -> (D m, P a + R' m + c')``."""
+        a_new = (
+            (1.0 - self.kappa) * a
+            + self.mut * (self.beta * (a @ self.mut) + m @ self.rho)[..., None]
+            + self.r * m
+            + self.c
+        )
+        return self.D * m, a_new
+
+
+# ---------------------------------------------------------------------------------------------------- stability
+def _is_stable(mc: MomentCoefficients, gamma: float) -> bool:
+    """Spectral radius of the (m, a) map below 1: |D| < 1 and the eigenvalues of K = I - P in (0, 2)."""
+    mut = mc.mut
+    if not np.all(np.abs(1.0 - gamma * mut) < 1.0):
+        return False
+    kappa = 2.0 * gamma * mut - gamma * gamma * mc.A_d
+    beta = gamma * gamma * mc.theta
+    if not np.all(kappa > 0):
+        return False
+    h2 = mut * mut
+    # Inertia of K - x I = diag(kappa - x) - beta h h^T (Sylvester + Schur complement):
+    # #eig below x = #{kappa < x} + [beta * sum h^2/(kappa - x) > 1]  (for x not a pole).
+    if beta * float(np.sum(h2 / kappa)) >= 1.0:
+        return False
+    below2 = int(np.sum(kappa < 2.0))
+    with np.errstate(divide="ignore"):
+        extra = beta * float(np.sum(h2 / (kappa - 2.0))) > 1.0
+    return below2 + int(extra) == kappa.size
+
+
+def max_stable_step(mc: MomentCoefficients, *, rtol: float = 1e-10) -> float:
+    r"""The supremum of the step sizes for which the exact moment recursion is stable [derived].
+
+    Stability of the affine map on :math:`(\tilde m,a)` means spectral radius below one: :math:`|1-\gamma\tilde\mu_i|<1`
+    and every eigenvalue of :math:`K=I-P=\mathrm{diag}(\kappa)-\beta\tilde\mu\tilde\mu^\top` in :math:`(0,2)`. The
+    eigenvalue count below a level follows from Sylvester's law of inertia, so each test is :math:`O(d)`; the
+    stable set is an interval :math:`(0,\gamma_{\max})`, found by bisection.
+    """
+    hi = 2.0 / float(np.max(mc.mut))
+    lo = 0.0
+    if _is_stable(mc, hi):
+        return hi
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        if mid == lo or mid == hi:
+            break
+        if _is_stable(mc, mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def check_stability(mc: MomentCoefficients, gamma: float) -> None:
+    """Raise :class:`~scalinglaw.errors.UnstableStepError` (stating the largest stable step) if unstable."""
+    if not math.isfinite(gamma) or not _is_stable(mc, gamma):
+        raise UnstableStepError(gamma, max_stable_step(mc), "the second-moment recursion of SGD diverges")

@@ -1,0 +1,186 @@
+r"""Closed-form exact risk: cost per constant-step phase independent of the number of steps [derived].
+
+Within a phase the centred moment map (:class:`~scalinglaw.dynamics.StepMap`) is
+
+.. math::
+
+    \tilde m_{s+1}=D\tilde m_s,\qquad a_{s+1}=Pa_s+R'\tilde m_s+c',\qquad
+    P=I-K,\quad K=\mathrm{diag}(\kappa)-\beta hh^\top,\quad R'=\mathrm{diag}(r)+h\rho^\top .
+
+With :math:`K=U\mathrm{diag}(k)U^\top`, :math:`p=1-k`, the fixed point :math:`a_\infty=K^{-1}c'` (Sherman-Morrison)
+and :math:`\Omega_{jm}=(U^\top R')_{jm}\tilde m_{0,m}`,
+
+.. math::
+
+    U^\top a_s=p^s\odot U^\top(a_0-a_\infty)+U^\top a_\infty
+    +\sum_m\Omega_{jm}\,f_s[p_j,D_m],\qquad f_s(x)=x^s .
+
+Every quantity the outputs need (the state after :math:`n` steps, :math:`\sum_{s<n}a_s`,
+:math:`\sum_{s<n}D^{n-s}a_s`, :math:`\sum_{s<n}\tilde m_s`) is then a divided difference of :math:`x^n` on the
+contraction factors, evaluated stably by :mod:`~scalinglaw.exact.divdiff`. Pairs :math:`(j,m)` far from
+resonance (:math:`|p_j-D_m|\ge\tau\max(k_j,1-D_m,1/n)`) are split by partial fractions into plain geometric
+modes (one matrix product); near-resonant pairs keep the divided-difference form. The cost is
+:math:`O(d^3)` for the eigendecomposition and one matrix product, and :math:`O(d^2)` otherwise, per phase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dynamics import StepMap
+from .divdiff import divdiff1, divdiff2, powc
+from .window import Moments, averaging_window
+
+__all__ = ["PhaseSolver", "closed_moments"]
+
+#: Relative gap below which a (p_j, D_m) pair is treated as resonant.
+RESONANCE_TOL = 1e-4
+
+
+class PhaseSolver:
+    """Closed-form propagation of the centred moments through one constant-step phase."""
+
+    def __init__(self, step: StepMap) -> None:
+        self.step = step
+        h = step.mut
+        self.e = step.gamma * h  # complements of D
+        K = np.diag(step.kappa) - step.beta * np.outer(h, h)
+        k, U = np.linalg.eigh(K)
+        self.k, self.U = k, U
+        # a_inf = K^{-1} c' by Sherman-Morrison (accurate for slow coordinates, unlike via k)
+        z1 = step.c / step.kappa
+        z2 = h / step.kappa
+        self.a_inf = z1 + step.beta * z2 * (h @ z1) / (1.0 - step.beta * (h @ z2))
+        self.y_inf = U.T @ self.a_inf
+        self.eta = U.T @ h
+        self.coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0))
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _coupling(self, m0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split Omega into partial-fraction amplitudes X (non-resonant) and resonant triples."""
+        st = self.step
+        Om = (self.U.T * st.r[None, :] + np.outer(self.eta, st.rho)) * m0[None, :]
+        gap = self.e[None, :] - self.k[:, None]  # p_j - D_m
+        scale = np.maximum(np.maximum(self.k[:, None], self.e[None, :]), 1.0 / max(n, 1))
+        res = np.abs(gap) < RESONANCE_TOL * scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X = np.where(res, 0.0, Om / np.where(res, 1.0, gap))
+        jr, mr = np.nonzero(res)
+        return X, jr, mr, Om[jr, mr]
+
+    def segment(self, m0: np.ndarray, a0: np.ndarray, n: int, *, sums: bool = True) -> dict[str, np.ndarray]:
+        """Advance ``n`` steps from ``(m0, a0)`` (leading axis: initial conditions).
+
+        Returns ``m``, ``a`` after ``n`` steps and, with ``sums``, ``Sa`` = sum_{s<n} a_s,
+        ``Ea`` = sum_{s<n} D^(n-s) a_s and ``Sm`` = sum_{s<n} m_s.
+        """
+        U, k, e = self.U, self.k, self.e
+        D = 1.0 - e
+        pn, Dn = powc(k, n), powc(e, n)
+        yhat = a0 @ U - self.y_inf  # (I, d)
+        out_a = np.empty_like(a0)
+        out = {"m": Dn * m0}
+        if sums:
+            Sa = np.empty_like(a0)
+            Ea = np.empty_like(a0)
+            gk = divdiff1(n, k, 0.0)  # sum_{s<n} p^s
+            ge = divdiff1(n, e, 0.0)  # sum_{s<n} D^s
+            M1 = divdiff1(n, e[:, None], k[None, :])  # sum_s D_i^(n-1-s) p_j^s
+            lead = self.a_inf * D * ge
+        for ic in range(a0.shape[0]):
+            y = yhat[ic].copy()
+            coupled = self.coupled and np.any(m0[ic] != 0.0)
+            if coupled:
+                X, jr, mr, om = self._coupling(m0[ic], n)
+                if jr.size > max(64, n // 4):
+                    # Near-resonances everywhere (a slow phase): stepping is cheaper than O(d |res|) terms.
+                    r = _step_segment(self.step, m0[ic : ic + 1], a0[ic : ic + 1], n, sums)
+                    out_a[ic] = r["a"][0]
+                    if sums:
+                        Sa[ic], Ea[ic] = r["Sa"][0], r["Ea"][0]
+                    continue
+                y += X.sum(axis=1)
+            a_n = self.a_inf + U @ (pn * y)
+            if coupled:
+                a_n -= U @ (X @ Dn)
+                if jr.size:
+                    a_n += U[:, jr] @ (om * divdiff1(n, k[jr], e[mr]))
+            out_a[ic] = a_n
+            if not sums:
+                continue
+            s_a = n * self.a_inf + U @ (gk * y)
+            e_a = lead + D * ((U * M1) @ y)
+            if coupled:
+                s_a -= U @ (X @ ge)
+                E = U @ X
+                M2 = divdiff1(n, e[:, None], e[None, :])
+                e_a -= D * np.einsum("im,im->i", E, M2)
+                if jr.size:
+                    s_a += U[:, jr] @ (om * divdiff2(n, k[jr], e[mr], 0.0))
+                    T = divdiff2(n, e[:, None], k[jr][None, :], e[mr][None, :])
+                    e_a += D * ((U[:, jr] * T) @ om)
+            Sa[ic] = s_a
+            Ea[ic] = e_a
+        out["a"] = out_a
+        if sums:
+            out["Sa"], out["Ea"], out["Sm"] = Sa, Ea, m0 * ge
+        return out
+
+
+def _step_segment(
+    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool
+) -> dict[str, np.ndarray]:
+    """The outputs of :meth:`PhaseSolver.segment` by stepping the recursion ``n`` times."""
+    m, a = m0.copy(), a0.copy()
+    D = step.D
+    Sa = np.zeros_like(a)
+    Ea = np.zeros_like(a)
+    for _ in range(n):
+        if sums:
+            Sa += a
+            Ea = D * (Ea + a)
+        m, a = step.apply(m, a)
+    return {"m": m, "a": a, "Sa": Sa, "Ea": Ea}
+
+
+def closed_moments(
+    maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, average: str
+) -> Moments:
+    """Output moments by the closed form (same contract as :func:`~scalinglaw.exact.recursion.recursion_moments`)."""
+    T = sum(n for _, n in maps)
+    t0, t1 = averaging_window(T, average)
+    m = np.array(m0, dtype=np.float64)
+    a = np.array(a0, dtype=np.float64)
+    tot_S = np.zeros_like(a)
+    tot_pair = np.zeros_like(a)
+    tot_m = np.zeros_like(m)
+    carry = np.zeros_like(a)
+    tau = 0
+    for step, L in maps:
+        solver = PhaseSolver(step)
+        lo, hi = max(tau, t0), min(tau + L, t1)
+        if lo < hi:
+            if lo > tau:
+                r = solver.segment(m, a, lo - tau, sums=False)
+                m, a = r["m"], r["a"]
+            n = hi - lo
+            seg = solver.segment(m, a, n)
+            e = solver.e
+            D = 1.0 - e
+            within = (D * seg["Sa"] - seg["Ea"]) / e  # sum_{s<t<n} D^(t-s) a_s
+            tot_pair += within + carry * divdiff1(n, e, 0.0)
+            carry = carry * powc(e, n) + seg["Ea"]
+            tot_S += seg["Sa"]
+            tot_m += seg["Sm"]
+            m, a = seg["m"], seg["a"]
+            if tau + L > hi:
+                r = solver.segment(m, a, tau + L - hi, sums=False)
+                m, a = r["m"], r["a"]
+        else:
+            r = solver.segment(m, a, L, sums=False)
+            m, a = r["m"], r["a"]
+        tau += L
+    if average == "last":
+        return Moments(second=a, cross=m)
+    nw = t1 - t0
+    return Moments(second=(tot_S + 2.0 * tot_pair) / (nw * nw), cross=tot_m / nw)
