@@ -56,7 +56,7 @@ def test_gaussian_case_matches_spec_formula(average, B, eps):
                      data=f"additive:{eps}" if eps else None)
     mu = p.spectrum.eigenvalues()
     ref = spec_gaussian_risk(mu, np.ones(d), 0.7, gamma, B, N // B, average, eps)
-    for method in ("recursion", "closed"):
+    for method in ("recursion", "spectral"):
         got = exact_risk(p, method=method).excess_risk
         assert got == pytest.approx(ref, rel=1e-11)
 
@@ -78,7 +78,7 @@ def test_closed_form_matches_recursion(target, scheme):
         )
         p = p.with_(gamma=0.5 * exact_risk(p.with_(N=p.B, schedule="constant")).max_stable_gamma)
         rec = exact_risk(p, method="recursion")
-        clo = exact_risk(p, method="closed")
+        clo = exact_risk(p, method="spectral")
         for key in rec.terms:
             assert clo.terms[key] == pytest.approx(rec.terms[key], rel=1e-10, abs=1e-14), key
         assert clo.excess_risk == pytest.approx(rec.excess_risk, rel=1e-10)
@@ -148,7 +148,7 @@ def test_stability_limit_is_sharp():
     p = make_problem(a=1.5, d=20, N=20000, gamma=0.1, B=1, data="multiplicative:0.1")
     dp = reduce_problem(p)[0]
     gmax = max_stable_step(moment_coefficients(dp, p.quantizers, p.B))
-    below = exact_risk(p.with_(gamma=0.98 * gmax, average="last"), method="closed").excess_risk
+    below = exact_risk(p.with_(gamma=0.98 * gmax, average="last"), method="spectral").excess_risk
     assert np.isfinite(below) and below < 100
     with pytest.raises(UnstableStepError) as err:
         exact_risk(p.with_(gamma=1.02 * gmax))

@@ -3,7 +3,7 @@ r"""Exact expected risk of quantized one-pass SGD (SPEC §4): the project's grou
 :func:`exact_risk` validates a :class:`~scalinglaw.problem.Problem`, reduces it to diagonal Gaussian problems
 (:mod:`scalinglaw.reduction`), builds the exact second-moment map (:mod:`scalinglaw.dynamics`) and evaluates it
 either step by step (:mod:`~scalinglaw.exact.recursion`, the reference) or in closed form per constant-step
-phase (:mod:`~scalinglaw.exact.closed`, cost independent of :math:`N`).
+phase (:mod:`~scalinglaw.exact.spectral`, cost independent of :math:`N`).
 
 Convention: the excess risk is :math:`\mathbb E\|w-w^*\|_H^2` with **no** factor :math:`\tfrac12`, measured on clean
 test inputs by default; ``test_inputs="quantized"`` measures :math:`\mathbb E(\langle w,Q_d(x)\rangle-y)^2-\sigma^2`
@@ -38,7 +38,7 @@ from .window import Moments
 
 __all__ = ["ExactResult", "exact_risk"]
 
-METHODS = ("auto", "closed", "recursion")
+METHODS = ("auto", "spectral", "recursion")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
 RECURSION_STEPS = 256
 
@@ -63,7 +63,7 @@ class ExactResult:
     shrink : ndarray
         :math:`\\mu/\\tilde\\mu`, so that :math:`w_q=` ``shrink`` :math:`\\odot w^*` (first draw).
     method : str
-        ``"closed"`` or ``"recursion"``.
+        ``"spectral"`` or ``"recursion"``.
     notes : tuple of str
         Statements about approximations (finite proxy for d = inf, surrogate epsilons of real formats).
     """
@@ -75,7 +75,7 @@ class ExactResult:
     max_stable_gamma: float
     quantized_spectrum: np.ndarray = field(repr=False)
     shrink: np.ndarray = field(repr=False)
-    method: str = "closed"
+    method: str = "spectral"
     notes: tuple[str, ...] = ()
 
     @property
@@ -117,13 +117,13 @@ def _check_supported(problem: Problem) -> None:
             )
 
 
-def _closed_is_cheaper(problem: Problem, d: int) -> bool:
+def _spectral_is_cheaper(problem: Problem, d: int) -> bool:
     """Rough cost model (seconds): stepping costs per step and per coordinate; the closed form per phase."""
     if problem.steps <= RECURSION_STEPS:
         return False
     recursion = problem.steps * (2e-5 + 4e-8 * d)
-    closed = len(problem.phases()) * (3e-3 + 6e-10 * d**3 + 6e-7 * d * d)
-    return closed < recursion
+    spectral = len(problem.phases()) * (3e-3 + 6e-10 * d**3 + 6e-7 * d * d)
+    return spectral < recursion
 
 
 def _diagonal_terms(
@@ -136,12 +136,12 @@ def _diagonal_terms(
     # Two initial conditions: w0 = 0 (the run) and w0 = w_q (noise only, for the variance term).
     m0 = np.stack([-sh * s, np.zeros_like(s)])
     a0 = np.stack([sh * sh * s, np.zeros_like(s)])
-    use_closed = method == "closed" or (method == "auto" and _closed_is_cheaper(problem, s.size))
-    if use_closed:
-        from .closed import closed_moments
+    use_spectral = method == "spectral" or (method == "auto" and _spectral_is_cheaper(problem, s.size))
+    if use_spectral:
+        from .spectral import spectral_moments
 
-        mom: Moments = closed_moments(maps, m0, a0, problem.average)
-        used = "closed"
+        mom: Moments = spectral_moments(maps, m0, a0, problem.average)
+        used = "spectral"
     else:
         mom = recursion_moments(maps, m0, a0, problem.average)
         used = "recursion"
@@ -165,8 +165,8 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
     ----------
     problem : Problem
         The configuration (validated when built).
-    method : {"auto", "closed", "recursion"}
-        ``closed``: closed form per constant-step phase (cost independent of N); ``recursion``: the
+    method : {"auto", "spectral", "recursion"}
+        ``spectral``: closed form per constant-step phase (cost independent of N); ``recursion``: the
         step-by-step reference; ``auto``: recursion for short runs, closed form otherwise.
 
     Returns

@@ -10,7 +10,7 @@ It iterates the exact affine map of :class:`~scalinglaw.dynamics.StepMap` once p
 
 because :math:`\mathbb E[u_t\mid\mathcal F_s]=\Pi_{s\to t}u_s` exactly (all quantizers are unbiased); and
 :math:`\mathbb E[\bar u_iv^*_i]=\frac1n\sum_{t\in W}\tilde m_{t,i}`. The closed-form engine
-(:mod:`scalinglaw.exact.closed`) is checked against this.
+(:mod:`scalinglaw.exact.spectral`) is checked against this.
 """
 
 from __future__ import annotations

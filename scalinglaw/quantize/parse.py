@@ -22,9 +22,10 @@ _NONE = {"none", "fp64", "exact", "full", ""}
 
 
 def _valid(name: str) -> str:
+    fp = [n for n in formats.FORMAT_NAMES if not n.startswith("int")]
     return (
         "be one of none, additive:EPS, multiplicative:EPS, multiplicative-coord:EPS, or a format name ("
-        + ", ".join(formats.FORMAT_NAMES)
+        + ", ".join(fp)
         + ", int2..int16, or eXmY)"
     )
 

@@ -31,7 +31,7 @@ from ..dynamics import StepMap
 from .divdiff import divdiff1, divdiff2, powc
 from .window import Moments, averaging_window
 
-__all__ = ["PhaseSolver", "closed_moments"]
+__all__ = ["PhaseSolver", "spectral_moments"]
 
 #: Relative gap below which a (p_j, D_m) pair is treated as resonant.
 RESONANCE_TOL = 1e-4
@@ -143,7 +143,7 @@ def _step_segment(
     return {"m": m, "a": a, "Sa": Sa, "Ea": Ea}
 
 
-def closed_moments(
+def spectral_moments(
     maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, average: str
 ) -> Moments:
     """Output moments by the closed form (same contract as :func:`~scalinglaw.exact.recursion.recursion_moments`)."""

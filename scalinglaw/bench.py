@@ -1,0 +1,73 @@
+"""Benchmarks that print ratios (speed is measured here, never in timed tests).
+
+Each function returns a dict of measured numbers; :func:`run` gathers them (the ``scalinglaw bench`` command).
+Times are best-of-``repeat`` wall-clock seconds with ``time.perf_counter``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["bare_gaussian_draws", "exact_engine_time", "run", "simulator_over_rng"]
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def exact_engine_time(d: int = 1000, N: int = 10**6, *, repeat: int = 3, **problem: Any) -> dict[str, Any]:
+    """Seconds for one exact-risk evaluation (default problem: power law a=2, constant step, uniform average)."""
+    from .exact import exact_risk
+    from .problem import make_problem
+
+    kw = {"a": 2.0, "gamma": 0.1, **problem}
+    p = make_problem(d=d, N=N, **kw)
+    seconds, res = _best(lambda: exact_risk(p), repeat)
+    return {"d": d, "N": N, "seconds": seconds, "engine": res.method, "excess_risk": res.excess_risk}
+
+
+def bare_gaussian_draws(steps: int, reps: int, B: int, d: int, block_steps: int, seed: int = 0) -> float:
+    """Seconds to draw the simulator's standard normal inputs, block by block, into a preallocated buffer."""
+    rng = np.random.default_rng(seed)
+    buf = np.empty((block_steps, reps, B, d))
+    t0 = time.perf_counter()
+    done = 0
+    while done < steps:
+        nb = min(block_steps, steps - done)
+        rng.standard_normal(out=buf if nb == block_steps else np.empty((nb, reps, B, d)))
+        done += nb
+    return time.perf_counter() - t0
+
+
+def simulator_over_rng(d: int = 256, reps: int = 64, steps: int = 10_000, *, repeat: int = 3,
+                       dtype: Any = np.float64) -> dict[str, Any]:
+    """Simulator time divided by the bare cost of drawing the same Gaussian inputs (no quantization, B=1)."""
+    from .problem import make_problem
+    from .simulate import simulate
+    from .simulate.plan import default_block_steps
+
+    problem = make_problem(a=2.0, d=d, N=steps, B=1, gamma=0.2, sigma2=1.0)
+    block = default_block_steps(problem, d, reps, np.dtype(dtype).itemsize)
+    t_draw = min(bare_gaussian_draws(steps, reps, 1, d, block, s) for s in range(repeat))
+    t_sim, _ = _best(lambda: simulate(problem, reps=reps, seed=0, chunk_reps=reps, block_steps=block, dtype=dtype),
+                     repeat)
+    return {"d": d, "reps": reps, "steps": steps, "draw_seconds": t_draw, "sim_seconds": t_sim,
+            "ratio": t_sim / t_draw}
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    """Every benchmark; ``quick`` uses smaller sizes (for smoke tests, not for the numbers)."""
+    if quick:
+        return {"exact": exact_engine_time(d=100, N=10**4, repeat=1),
+                "simulator": simulator_over_rng(d=32, reps=8, steps=200, repeat=1)}
+    return {"exact": exact_engine_time(), "simulator": simulator_over_rng()}
