@@ -78,6 +78,8 @@ class DiagonalProblem:
         :math:`\mathbb E v_i^{*2}` in this basis.
     sigma2 : float
         Label-noise variance seen by the learner (including the sketch approximation error and any tail).
+    target : ndarray or None
+        The target :math:`v^*` in this basis when it is deterministic (``None`` for a random prior).
     excess_offset : dict
         Terms added to the excess risk that the learner cannot reduce (``sketch_approximation``, ``tail``).
     notes : list of str
@@ -87,6 +89,7 @@ class DiagonalProblem:
     mu: np.ndarray = field(repr=False)
     target_sq: np.ndarray = field(repr=False)
     sigma2: float
+    target: np.ndarray | None = field(default=None, repr=False)
     excess_offset: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -106,10 +109,11 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
     s_head = target.second_moments(spec, n)
     if problem.M is None:
         offset = {"tail": tail} if spec.is_infinite else {}
+        fixed = None if target.is_random else target.draw(spec, n, np.random.default_rng(0), 1)[0]
         return [
             DiagonalProblem(
-                mu=spec.head(n), target_sq=s_head, sigma2=problem.sigma2 + tail, excess_offset=offset,
-                notes=tuple(notes),
+                mu=spec.head(n), target_sq=s_head, sigma2=problem.sigma2 + tail, target=fixed,
+                excess_offset=offset, notes=tuple(notes),
             )
         ]
     lam = spec.head(n)
@@ -117,12 +121,13 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
     for k in range(problem.sketch_draws):
         sk = draw_sketch(problem, k)
         A = sk.target_map
+        v = None
         if target.is_random:
             # diagonal prior: E v_j^2 = sum_i A_ji^2 c_i; E Approx = sum_i lam_i c_i - sum_j mu_j E v_j^2
             v_sq = (A * A) @ s_head
             approx = float(lam @ s_head - sk.mu @ v_sq)
         else:
-            w = np.sqrt(s_head) * np.sign(target.draw(spec, n, np.random.default_rng(0), 1)[0])
+            w = target.draw(spec, n, np.random.default_rng(0), 1)[0]
             v = A @ w
             resid = w - sk.S.T @ (sk.V @ v)
             v_sq = v * v
@@ -133,8 +138,8 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
             offset["tail"] = tail
         out.append(
             DiagonalProblem(
-                mu=sk.mu, target_sq=v_sq, sigma2=problem.sigma2 + approx + tail, excess_offset=offset,
-                notes=tuple(notes),
+                mu=sk.mu, target_sq=v_sq, sigma2=problem.sigma2 + approx + tail, target=v,
+                excess_offset=offset, notes=tuple(notes),
             )
         )
     return out

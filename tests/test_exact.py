@@ -112,6 +112,8 @@ def test_approximation_additive_is_ridge_bias():
     assert r.terms["approximation"] == pytest.approx(np.sum(lam * (eps / (lam + eps)) ** 2), rel=1e-12)
     assert np.allclose(r.quantized_spectrum, lam + eps)
     assert np.allclose(r.shrink, lam / (lam + eps))
+    assert np.allclose(r.quantized_target, np.linalg.solve(np.diag(lam + eps), lam * np.ones(100)))
+    assert exact_risk(make_problem(a=2, d=10, N=10, gamma=0.1, target="prior")).quantized_target is None
 
 
 def test_prior_equals_sum_of_coordinate_targets():

@@ -62,6 +62,9 @@ class ExactResult:
         :math:`H^{(q)}` diagonal (first sketch draw when sketched).
     shrink : ndarray
         :math:`\\mu/\\tilde\\mu`, so that :math:`w_q=` ``shrink`` :math:`\\odot w^*` (first draw).
+    quantized_target : ndarray or None
+        :math:`w_q=(H^{(q)})^{-1}Hw^*` for a deterministic target (in the sketch eigenbasis when sketched; first
+        draw); ``None`` for a random prior, whose :math:`w_q` is random (use ``shrink``).
     method : str
         ``"spectral"`` or ``"recursion"``.
     notes : tuple of str
@@ -75,13 +78,9 @@ class ExactResult:
     max_stable_gamma: float
     quantized_spectrum: np.ndarray = field(repr=False)
     shrink: np.ndarray = field(repr=False)
+    quantized_target: np.ndarray | None = field(default=None, repr=False)
     method: str = "spectral"
     notes: tuple[str, ...] = ()
-
-    @property
-    def quantized_target(self) -> np.ndarray | None:
-        """Not stored for random targets; see ``shrink``."""
-        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (the CLI's ``predict --method exact --json``)."""
@@ -206,6 +205,7 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
     if problem.sketch_draws > 1:
         notes.append(f"averaged over {problem.sketch_draws} sketch draws (seed {problem.sketch_seed})")
     gmax, mc = first
+    w_q = None if dps[0].target is None else mc.shrink * dps[0].target
     return ExactResult(
         excess_risk=excess,
         risk=excess + problem.sigma2,
@@ -214,6 +214,7 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
         max_stable_gamma=gmax,
         quantized_spectrum=mc.mut,
         shrink=mc.shrink,
+        quantized_target=w_q,
         method=used,
         notes=tuple(notes),
     )
