@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bare_gaussian_draws", "exact_engine_time", "run", "simulator_over_rng"]
+__all__ = ["bare_gaussian_draws", "compiled_over_numpy", "exact_engine_time", "run", "simulator_over_rng"]
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -65,9 +65,45 @@ def simulator_over_rng(d: int = 256, reps: int = 64, steps: int = 10_000, *, rep
             "ratio": t_sim / t_draw}
 
 
+def compiled_over_numpy(points: int = 10**6, *, repeat: int = 5) -> dict[str, Any]:
+    """The compiled ``sketched`` law on a ``points``-point (M, N) grid against the same formula in NumPy.
+
+    Both use the same special function for the Hurwitz-zeta tails, so the ratio measures what compilation
+    costs or saves. Also times the first compilation against a cached one.
+    """
+    from .laws import numeric
+    from .laws.regression import SketchedLaw
+    from .laws.special import power_tail
+
+    side = round(points**0.5)
+    M = np.logspace(1, 4, side)[:, None] * np.ones((1, side))
+    N = np.logspace(3, 9, side)[None, :] * np.ones((side, 1))
+    law = SketchedLaw()
+    c = law.constants
+    numeric.clear_cache()
+    t_first, _ = _best(law.compile, 1)
+    t_cached, fn = _best(law.compile, 1)
+    args = [M, N, 1.0, 0.1, 1.0, 2.0, 2.0, np.inf]  # M, N, B, gamma, sigma2, a, b, d
+    consts = [c[k] for k in law.constant_names]
+
+    def by_hand() -> np.ndarray:
+        neff = N / np.log2(N)
+        k = np.minimum(M, (neff * 0.1 / 1.0) ** (1 / 2.0))
+        approx = power_tail(2.0, M, np.inf)
+        return (c["c_approximation"] * approx + c["c_bias"] * power_tail(2.0, k, np.inf)
+                + c["c_variance"] * (1.0 + approx) * k / neff)
+
+    t_hand, ref = _best(by_hand, repeat)
+    t_comp, out = _best(lambda: fn(*args, *consts), repeat)
+    return {"points": int(M.size), "compiled_seconds": t_comp, "numpy_seconds": t_hand,
+            "ratio": t_comp / t_hand, "max_rel_diff": float(np.max(np.abs(out / ref - 1))),
+            "first_compile_seconds": t_first, "cached_compile_seconds": t_cached}
+
+
 def run(*, quick: bool = False) -> dict[str, Any]:
     """Every benchmark; ``quick`` uses smaller sizes (for smoke tests, not for the numbers)."""
     if quick:
         return {"exact": exact_engine_time(d=100, N=10**4, repeat=1),
-                "simulator": simulator_over_rng(d=32, reps=8, steps=200, repeat=1)}
-    return {"exact": exact_engine_time(), "simulator": simulator_over_rng()}
+                "simulator": simulator_over_rng(d=32, reps=8, steps=200, repeat=1),
+                "compiled": compiled_over_numpy(points=10**4, repeat=1)}
+    return {"exact": exact_engine_time(), "simulator": simulator_over_rng(), "compiled": compiled_over_numpy()}

@@ -37,7 +37,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _flag(name: str) -> str:
-    return _FLAG_NAMES.get(name, f"--{name}" if not name.startswith("-") else name)
+    """The CLI spelling of a library parameter name (names of files, lines and columns stay as they are)."""
+    if name in _FLAG_NAMES:
+        return _FLAG_NAMES[name]
+    return f"--{name}" if name.isidentifier() else name
 
 
 # ------------------------------------------------------------------------------------------------ problem flags
@@ -49,7 +52,7 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--d", default="200", help="dimension, an integer or 'inf' (default 200)")
     g.add_argument("--lambda1", default="1", help="scale of the spectrum (default 1)")
     g.add_argument("--M", default=None, help="sketch size; omit for plain regression in d dimensions")
-    g.add_argument("--N", default="10000", help="number of samples, a multiple of B (default 10000)")
+    g.add_argument("--N", default=None, help="number of samples, a multiple of B (default 10000)")
     g.add_argument("--B", default="1", help="batch size (default 1)")
     g.add_argument("--gamma", default="0.1", help="(initial) step size (default 0.1)")
     g.add_argument("--schedule", default="constant", choices=["constant", "geometric"],
@@ -81,7 +84,8 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
     b = None if args.b is None else args.b
     return make_problem(
         a=args.a, d=args.d, spectrum=args.spectrum, lambda1=args.lambda1, b=b, target=args.target,
-        N=args.N, B=args.B, gamma=args.gamma, schedule=args.schedule, average=args.average,
+        N=args.N if args.N is not None else "10000", B=args.B, gamma=args.gamma, schedule=args.schedule,
+        average=args.average,
         sigma2=args.sigma2, data=args.data, labels=args.labels, params=args.params, acts=args.acts,
         grads=args.grads, test_inputs=args.test_inputs, sketch_draws=args.sketch_draws,
         sketch_seed=args.sketch_seed, sketch_basis=args.sketch_basis, **opt,
@@ -132,7 +136,55 @@ def _describe_problem(problem: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------ commands
 def _cmd_predict(args: argparse.Namespace) -> None:
+    if args.law is not None:
+        from .laws.registry import law_class
+
+        name = args.law.partition(":")[0]
+        if name in _EMPIRICAL:
+            return _predict_empirical(args)
+        law_class(name)  # validates the name
+        if name not in ("sgd", "sgd-quantized", "sketched", "sketched-quantized"):
+            _fail(f"--law must be one of {', '.join(_EMPIRICAL)} or a regression law, got {args.law!r}")
     problem = _problem_from_args(args)
+    if args.method == "exact":
+        return _predict_exact(args, problem)
+    from .predict import closed_form_risk
+
+    result = closed_form_risk(problem, constants=args.constants)
+    exact = None
+    if args.compare_exact:
+        from .exact import exact_risk
+        from .predict import effective_sizes
+
+        ex = exact_risk(problem)
+        sizes = effective_sizes(problem)
+        exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk,
+                 **sizes.to_dict()}
+    if args.json:
+        out = result.to_dict()
+        out["method"] = "closed"
+        out["problem"] = problem.describe()
+        if exact is not None:
+            out["exact"] = exact
+        _print_json(out)
+        return
+    rows = [(k, v) for k, v in result.terms.items()]
+    rows += [("excess risk", result.excess_risk), ("risk", result.risk)]
+    print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
+    print(_describe_problem(problem))
+    print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
+    print(_table([("effective model size", result.effective_model_size),
+                  ("effective data size", result.effective_data_size)]))
+    if exact is not None:
+        print(_table([("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"]),
+                      ("effective model size (exact)", exact["effective_model_size"]["exact"]),
+                      ("effective data size (exact)", exact["effective_data_size"]["exact"])],
+                     "against the exact engine:"))
+    for note in result.notes:
+        print(f"note: {note}")
+
+
+def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
     from .exact import exact_risk
 
     result = exact_risk(problem, method=args.engine)
@@ -151,6 +203,152 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(f"largest stable gamma: {_fmt(result.max_stable_gamma)}")
     for note in result.notes:
         print(f"note: {note}")
+
+
+_EMPIRICAL = ("kumar", "sun", "chen", "chinchilla")
+
+
+def _law_options(text: str | None) -> dict[str, Any]:
+    """Parse ``--law-options key=value,...`` (booleans and numbers converted)."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        if not eq:
+            _fail(f"--law-options must be key=value pairs, got {item!r}")
+        v: Any = value.strip()
+        if v.lower() in ("true", "on", "yes"):
+            v = True
+        elif v.lower() in ("false", "off", "no"):
+            v = False
+        else:
+            try:
+                v = float(v)
+            except ValueError:
+                pass
+        out[key.strip()] = v
+    return out
+
+
+def _predict_empirical(args: argparse.Namespace) -> None:
+    """``predict --law kumar|sun|chen|chinchilla``: the loss of an LLM run, term by term."""
+    from .errors import ParameterError
+    from .laws.registry import get_law
+
+    law = get_law(args.law, **_law_options(args.law_options))
+    name = law.name
+    if args.N is None or args.D is None:
+        _fail(f"--law {name} needs --N (parameters) and --D (training tokens)")
+    values: dict[str, Any] = {"N": args.N, "D": args.D}
+    if name == "kumar":
+        if args.P is not None:
+            values["P"] = args.P
+        for flag, key in (("Pw", "P_w"), ("Pa", "P_a"), ("Pkv", "P_kv"), ("Ppost", "P_post")):
+            if getattr(args, flag) is not None:
+                values[key] = getattr(args, flag)
+    elif name == "sun":
+        for flag, key in (("E", "E"), ("Mbits", "M"), ("block", "B")):
+            if getattr(args, flag) is None:
+                _fail(f"--law sun needs --E, --Mbits and --block, missing --{flag}")
+            values[key] = getattr(args, flag)
+    elif name == "chen":
+        if args.G is None:
+            _fail("--law chen needs --G (quantization group size)")
+        values["G"] = args.G
+    try:
+        terms = {k: float(v) for k, v in law.breakdown(**values).items()}
+    except ParameterError as exc:
+        flags = {"P_w": "--Pw", "P_a": "--Pa", "P_kv": "--Pkv", "P_post": "--Ppost", "P": "--P", "G": "--G",
+                 "N": "--N", "D": "--D", "E": "--E"}
+        if name == "sun":
+            flags.update(M="--Mbits", B="--block")
+        raise ParameterError(flags.get(exc.name, exc.name), exc.value, exc.requirement) from None
+    loss = float(sum(terms.values()))
+    out = {"loss": loss, "terms": terms, "law": name, "constants": law.constants.name,
+           "provenance": law.provenance, "inputs": {k: float(v) for k, v in values.items()}}
+    if args.json:
+        _print_json(out)
+        return
+    print(f"scalinglaw predict: {law.title}")
+    print(f"constants: {law.constants.name} ({law.constants.provenance}; {law.constants.source})")
+    print(_table([(k, v) for k, v in out["inputs"].items()], "inputs:"))
+    print(_table([*terms.items(), ("loss", loss)], "terms (they sum to the loss):"))
+
+
+def _cmd_formula(args: argparse.Namespace) -> None:
+    from .laws.registry import get_law
+
+    options = {}
+    for t in ("data", "labels", "params", "acts", "grads"):
+        v = getattr(args, t)
+        if v is not None:
+            options[t] = v.partition(":")[0]
+    law = get_law(args.law, **options) if options else get_law(args.law)
+    if args.markdown:
+        from .laws.docs import render
+
+        print(render(law))
+        return
+    if args.latex:
+        print(law.latex(args.term))
+        for sym, expr in law.latex_definitions().items():
+            print(f"{sym} = {expr}")
+        return
+    import sympy as sp
+
+    print(f"{law.name}: {law.title}")
+    print(f"provenance: {law.provenance}")
+    terms = law.terms()
+    shown = {args.term: law.expression(args.term, expand=False)} if args.term else terms
+    for name, expr in shown.items():
+        print(f"  {name} = {sp.sstr(expr)}")
+    for sym, expr in law.definitions().items():
+        print(f"  where {sym} = {sp.sstr(expr)}")
+    print("variables:")
+    for v in law.variables:
+        print(f"  {v.name}: {v.description}")
+    print(f"constants ({law.constants.name}; {law.constants.provenance}):")
+    for c in law.constant_names:
+        desc = law.constant_descriptions.get(c, "")
+        print(f"  {c} = {_fmt(law.constants[c])}" + (f"  ({desc})" if desc else ""))
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from . import _checks
+    from .laws.fit import fit, read_runs
+    from .laws.registry import get_law
+
+    law = get_law(args.law, **_law_options(args.law_options))
+    runs = read_runs(args.csv, law)
+    n_boot = _checks.integer("--boot", args.boot, minimum=0)
+    seed = _checks.integer("--seed", args.seed, minimum=0)
+    free = args.free.split(",") if args.free else None
+    result = fit(law, runs, free=free, n_boot=n_boot, seed=seed)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.report())
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    from .calibration import CALIBRATED_LAWS, calibrate, write
+
+    laws = CALIBRATED_LAWS if not args.laws else tuple(args.laws.split(","))
+    for name in laws:
+        if name not in CALIBRATED_LAWS:
+            _fail(f"--laws must list laws among {', '.join(CALIBRATED_LAWS)}, got {name!r}")
+    result = calibrate(laws, progress=sys.stderr.isatty())
+    if args.out:
+        write(result, args.out)
+    if args.json or not args.out:
+        _print_json(result)
+    else:
+        for name, entry in result.items():
+            t = entry["test"]
+            print(f"{name}: constants {entry['constants']['values']}; test grid closed/exact "
+                  f"min {t['min']:.3g}, median {t['median']:.3g}, max {t['max']:.3g} (n={t['n']})")
+        print(f"wrote {args.out}")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
@@ -201,13 +399,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("predict", help="predicted risk of a configuration, every term broken out")
-    p.add_argument("--method", default="exact", choices=["exact"],
-                   help="exact: the exact moment engine (ground truth)")
+    p.add_argument("--method", default="closed", choices=["closed", "exact"],
+                   help="closed: the calibrated closed-form law (default); exact: the exact moment engine")
+    p.add_argument("--law", default=None, help="an empirical law (kumar, sun, chen, chinchilla[:SET]) or a "
+                                               "regression law (the default picks one from the set-up)")
+    p.add_argument("--constants", default=None, help="constant set of the closed form (calibrated, unit, paper)")
+    p.add_argument("--compare-exact", action="store_true",
+                   help="with --method closed: also the exact risk and the effective sizes from the exact engine")
     p.add_argument("--engine", default="auto", choices=["auto", "spectral", "recursion"],
                    help="exact engine: closed form per phase (spectral), step by step (recursion), or auto")
     _add_problem_flags(p)
+    e = p.add_argument_group("empirical LLM laws (--law kumar|sun|chen|chinchilla; --N is then parameters)")
+    e.add_argument("--D", default=None, help="training tokens")
+    e.add_argument("--P", default=None, help="Kumar: training precision (bits) of weights, activations and KV")
+    e.add_argument("--Pw", default=None, help="Kumar: weight precision (bits; inf = high)")
+    e.add_argument("--Pa", default=None, help="Kumar: activation precision (bits)")
+    e.add_argument("--Pkv", default=None, help="Kumar: KV-cache precision (bits)")
+    e.add_argument("--Ppost", default=None, help="Kumar: post-training quantization precision (bits)")
+    e.add_argument("--E", default=None, help="Sun: exponent bits")
+    e.add_argument("--Mbits", default=None, help="Sun: mantissa bits")
+    e.add_argument("--block", default=None, help="Sun: block size of the scaling factor")
+    e.add_argument("--G", default=None, help="Chen: quantization group size")
+    e.add_argument("--law-options", default=None, metavar="K=V,...",
+                   help="options of the law, e.g. bias=false,ptq=false (kumar)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_predict)
+
+    f = sub.add_parser("formula", help="a law as a formula: terms, definitions, symbols, constants")
+    f.add_argument("--law", required=True, help="sgd, sgd-quantized, sketched, sketched-quantized, kumar, sun, "
+                                                "chen or chinchilla (optionally NAME:CONSTANTS)")
+    f.add_argument("--term", default=None, help="one named term")
+    f.add_argument("--latex", action="store_true", help="print LaTeX")
+    f.add_argument("--markdown", action="store_true", help="print the generated theory/ formula block")
+    for name in ("data", "labels", "params", "acts", "grads"):
+        f.add_argument(f"--{name}", default=None, metavar="SCHEME",
+                       help=f"scheme of the {name} quantizer for the quantized laws (additive, multiplicative)")
+    f.set_defaults(func=_cmd_formula)
+
+    ft = sub.add_parser("fit", help="fit a law's constants to your runs (CSV: N, D, precision columns, loss)")
+    ft.add_argument("csv", help="CSV file with a header line")
+    ft.add_argument("--law", required=True, help="kumar, sun, chen or chinchilla (NAME:SET for the fixed constants)")
+    ft.add_argument("--free", default=None, help="comma-separated constants to fit (default: the law's own)")
+    ft.add_argument("--boot", default="200", help="bootstrap resamples for the intervals (default 200)")
+    ft.add_argument("--seed", default="0", help="seed of the bootstrap (default 0)")
+    ft.add_argument("--law-options", default=None, metavar="K=V,...", help="options of the law, e.g. bias=false")
+    ft.add_argument("--json", action="store_true", help="print JSON")
+    ft.set_defaults(func=_cmd_fit)
+
+    c = sub.add_parser("calibrate", help="refit the closed forms' constants against the exact engine")
+    c.add_argument("--out", default=None, help="write the calibration file here (scalinglaw/data/calibration.json)")
+    c.add_argument("--laws", default=None, help="comma-separated subset of the regression laws")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=_cmd_calibrate)
 
     s = sub.add_parser("simulate", help="Monte Carlo simulation of the same quantized SGD")
     _add_problem_flags(s)

@@ -22,7 +22,11 @@ def run(capsys, *argv):
 def test_predict_default_table(capsys):
     code, out, err = run(capsys, "predict")
     assert code == 0 and err == ""
-    for word in ("approximation", "bias", "variance", "excess risk", "largest stable gamma"):
+    for word in ("closed form", "bias", "variance", "excess risk", "effective model size"):
+        assert word in out
+    code, out, err = run(capsys, "predict", "--method", "exact")
+    assert code == 0 and err == ""
+    for word in ("approximation", "bias", "variance", "cross", "excess risk", "largest stable gamma"):
         assert word in out
 
 
@@ -39,7 +43,7 @@ def test_predict_json_keys_and_terms_sum(capsys):
 
 def test_simulate_json_agrees_with_predict(capsys):
     flags = ["--a", "2", "--d", "16", "--N", "200", "--gamma", "0.2", "--params", "additive:0.05"]
-    _, out, _ = run(capsys, "predict", *flags, "--json")
+    _, out, _ = run(capsys, "predict", "--method", "exact", *flags, "--json")
     exact = json.loads(out)["excess_risk"]
     code, out, _ = run(capsys, "simulate", *flags, "--reps", "2000", "--seed", "3", "--json")
     assert code == 0
@@ -72,7 +76,7 @@ def test_simulate_table(capsys):
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, argv, needle):
-    code, out, err = run(capsys, "predict", *argv)
+    code, out, err = run(capsys, "predict", "--method", "exact", *argv)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err, err
@@ -91,3 +95,99 @@ def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "scalinglaw.cli", "--help"], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0 and "predict" in proc.stdout and "simulate" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------- symbolic layer
+def test_predict_closed_is_default_with_effective_sizes(capsys):
+    code, out, _ = run(capsys, "predict", "--data", "additive:0.01", "--gamma", "0.05", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["method"] == "closed" and data["law"] == "sgd-quantized"
+    assert {"excess_risk", "risk", "terms", "effective_model_size", "effective_data_size"} <= set(data)
+    assert sum(data["terms"].values()) == pytest.approx(data["excess_risk"], rel=1e-12)
+    assert data["effective_model_size"] < 200
+
+
+def test_predict_closed_compare_exact(capsys):
+    code, out, _ = run(capsys, "predict", "--d", "50", "--N", "2000", "--gamma", "0.05", "--data",
+                       "multiplicative:0.05", "--compare-exact", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["exact"]["tightness"] >= 1.0
+    assert data["exact"]["effective_model_size"]["exact"] == pytest.approx(50, rel=1e-12)
+
+
+def test_predict_closed_refuses_uncovered(capsys):
+    code, _, err = run(capsys, "predict", "--average", "last")
+    assert code == 2 and "no closed form" in err and err.count("\n") == 1
+
+
+def test_formula_command(capsys):
+    code, out, _ = run(capsys, "formula", "--law", "sgd", "--latex")
+    assert code == 0 and "\\sum" in out and "k^*" in out
+    code, out, _ = run(capsys, "formula", "--law", "sketched-quantized", "--data", "additive", "--term", "bias")
+    assert code == 0 and "bias =" in out and "M_eff" in out
+    code, out, _ = run(capsys, "formula", "--law", "kumar")
+    assert code == 0 and "gamma_w" in out
+    code, _, err = run(capsys, "formula", "--law", "nope")
+    assert code == 2 and "--law must be one of" in err
+
+
+# ---------------------------------------------------------------------------------------------- empirical laws
+def test_predict_kumar_reproduces_published_loss(capsys):
+    """empirical-laws.md §6b: L(220M, 26B) = 3.1966 with BF16 (P = inf) and Table 2 constants."""
+    code, out, _ = run(capsys, "predict", "--law", "kumar", "--N", "2.2e8", "--D", "2.6e10", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["loss"] == pytest.approx(3.1966, abs=6e-5)
+    assert set(data["terms"]) == {"model", "data", "irreducible", "ptq"}
+    code, out, _ = run(capsys, "predict", "--law", "kumar", "--N", "1.1e8", "--D", "1.3e10", "--P", "8",
+                       "--Ppost", "4", "--json")
+    assert code == 0 and json.loads(out)["terms"]["ptq"] > 0
+
+
+def test_predict_sun_chen_chinchilla(capsys):
+    code, out, _ = run(capsys, "predict", "--law", "sun", "--N", "6.79e8", "--D", "1e11", "--E", "4", "--Mbits",
+                       "3", "--block", "128", "--json")
+    assert code == 0 and json.loads(out)["loss"] == pytest.approx(2.6123, abs=6e-5)  # §7 sample losses
+    code, out, _ = run(capsys, "predict", "--law", "chen", "--N", "5.95e8", "--D", "1e11", "--G", "128", "--json")
+    assert code == 0 and json.loads(out)["terms"]["quantization"] == pytest.approx(0.0573, abs=6e-5)  # §8
+    code, out, _ = run(capsys, "predict", "--law", "chinchilla:hoffmann", "--N", "7e10", "--D", "1.4e12", "--json")
+    by_hand = 1.69 + 406.4 / 7e10**0.34 + 410.7 / 1.4e12**0.28
+    assert code == 0 and json.loads(out)["loss"] == pytest.approx(by_hand, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--law", "kumar", "--N", "1e8", "--D", "1e10", "--Pa", "3"], "--Pa must be >"),
+        (["--law", "kumar", "--N", "-1", "--D", "1e10"], "--N must be > 0"),
+        (["--law", "sun", "--N", "1e9", "--D", "1e10", "--E", "4", "--Mbits", "3", "--block", "0.5"],
+         "--block must be >= 1"),
+        (["--law", "chen", "--N", "1e9", "--D", "1e10"], "needs --G"),
+        (["--law", "kumar", "--N", "1e8"], "needs --N (parameters) and --D"),
+    ],
+)
+def test_empirical_bad_input(capsys, argv, needle):
+    code, out, err = run(capsys, "predict", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+
+
+def test_fit_command(capsys, tmp_path):
+    from scalinglaw.laws.fit import example_path
+
+    code, out, _ = run(capsys, "fit", str(example_path()), "--law", "kumar", "--boot", "20", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["n_runs"] == 40 and "constants" in data
+    bad = tmp_path / "runs.csv"
+    bad.write_text("N,D,P,loss\n1e8,1e10,8,3.1\n2e8,abc,8,3.0\n")
+    code, _, err = run(capsys, "fit", str(bad), "--law", "kumar")
+    assert code == 2 and "line 3" in err and "'D'" in err and err.count("\n") == 1
+
+
+def test_calibrate_command_runs(capsys):
+    code, out, _ = run(capsys, "calibrate", "--laws", "sgd", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["sgd"]["test"]["min"] >= 1.0

@@ -89,7 +89,9 @@ def test_terms_sum_and_risk():
     r = exact_risk(p)
     assert sum(r.terms.values()) == pytest.approx(r.excess_risk, rel=1e-14)
     assert r.risk == pytest.approx(r.excess_risk + 0.5)
-    assert set(r.terms) == {"approximation", "bias", "variance"}
+    assert set(r.terms) == {"approximation", "bias", "variance", "cross"}
+    # Cauchy-Schwarz bound of the cross term (independent of how it is computed)
+    assert abs(r.terms["cross"]) <= 2 * np.sqrt(r.terms["approximation"] * (r.terms["bias"] + r.terms["variance"]))
 
 
 @pytest.mark.parametrize("eps", [0.01, 0.2])

@@ -13,11 +13,11 @@ import math
 import numpy as np
 import pytest
 
+from scalinglaw import _progress as progress_mod
 from scalinglaw.errors import ParameterError, UnstableStepError
 from scalinglaw.exact import exact_risk
 from scalinglaw.problem import make_problem
 from scalinglaw.simulate import SimulationResult, simulate, sweep
-from scalinglaw.simulate import runner as runner_mod
 from scalinglaw.simulate.kernel import excess_risk_of
 from scalinglaw.simulate.plan import build_plan
 
@@ -106,7 +106,7 @@ def test_sweep_uses_child_seeds_per_problem() -> None:
 def test_progress_bar_and_no_tqdm_fallback(monkeypatch) -> None:
     p = small_problem()
     with_bar = simulate(p, reps=8, seed=0, chunk_reps=4, progress=True)
-    monkeypatch.setattr(runner_mod, "_tqdm", None)
+    monkeypatch.setattr(progress_mod, "_tqdm", None)
     without = simulate(p, reps=8, seed=0, chunk_reps=4, progress=True)
     np.testing.assert_array_equal(with_bar.excess_risks, without.excess_risks)
 

@@ -13,10 +13,14 @@ instead (SPEC §5.2). The terms, which sum to the excess risk:
     :math:`\|w_q-w^*\|_H^2` (clean) or :math:`\|w^*\|_H^2-\|w_q\|_{H^{(q)}}^2` (quantized test): the price of
     quantized data at infinite data, :math:`w_q=(H^{(q)})^{-1}Hw^*`.
 ``bias``
-    What the initial error :math:`w_0-w_q` leaves after training (with its cross term against
-    :math:`w_q-w^*`).
+    What the initial error :math:`w_0-w_q` leaves after training: :math:`\mathbb E\|w-w_q\|^2` of the run
+    minus ``variance``.
 ``variance``
-    What gradient noise adds: the risk of the same run started at :math:`w_0=w_q`, minus ``approximation``.
+    What gradient noise adds: :math:`\mathbb E\|w-w_q\|^2` of the same run started at :math:`w_0=w_q`.
+``cross``
+    :math:`2\langle w_q-w^*,\mathbb E(w-w_q)\rangle_H` (clean test inputs only; zero without data
+    quantization). By Cauchy-Schwarz
+    :math:`|\mathrm{cross}|\le2\sqrt{\mathrm{approximation}\,(\mathrm{bias}+\mathrm{variance})}`.
 ``sketch_approximation``, ``tail``
     The sketched model's :math:`\mathrm{Approx}` (Lin et al.) and the unmodelled tail of :math:`d=\infty`.
 """
@@ -36,7 +40,7 @@ from ..reduction import DiagonalProblem, reduce_problem
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "exact_risk"]
+__all__ = ["ExactResult", "exact_risk", "exact_risk_limit"]
 
 METHODS = ("auto", "spectral", "recursion")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
@@ -52,8 +56,8 @@ class ExactResult:
     excess_risk, risk : float
         Expected excess risk and risk (``risk = excess_risk + sigma2``).
     terms : dict
-        ``approximation``, ``bias``, ``variance`` and, where present, ``sketch_approximation`` and ``tail``.
-        They sum to ``excess_risk``.
+        ``approximation``, ``bias``, ``variance``, ``cross`` and, where present, ``sketch_approximation``
+        and ``tail``. They sum to ``excess_risk``.
     test_inputs : str
         ``"clean"`` or ``"quantized"``.
     max_stable_gamma : float
@@ -144,15 +148,16 @@ def _diagonal_terms(
     else:
         mom = recursion_moments(maps, m0, a0, problem.average)
         used = "recursion"
+    weight = mu if problem.test_inputs == "clean" else mut
+    centred = float(weight @ mom.second[0])  # E||w_out - w_q||^2 from w0 = 0
+    variance = float(weight @ mom.second[1])  # the same from w0 = w_q: noise only
     if problem.test_inputs == "clean":
         approx = float(mu @ ((sh - 1.0) ** 2 * s))
-        total = float(mu @ mom.second[0] + 2.0 * (mu * (sh - 1.0)) @ mom.cross[0]) + approx
-        variance = float(mu @ mom.second[1])
+        cross = float(2.0 * (mu * (sh - 1.0)) @ mom.cross[0])  # 2 <w_q - w*, E(w_out - w_q)>_H
     else:
         approx = float(mu @ ((1.0 - sh) * s))
-        total = float(mut @ mom.second[0]) + approx
-        variance = float(mut @ mom.second[1])
-    terms = {"approximation": approx, "bias": total - approx - variance, "variance": variance}
+        cross = 0.0
+    terms = {"approximation": approx, "bias": centred - variance, "variance": variance, "cross": cross}
     terms.update(dp.excess_offset)
     return terms, max_stable_step(mc), mc, used
 
@@ -218,3 +223,37 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
         method=used,
         notes=tuple(notes),
     )
+
+
+def exact_risk_limit(problem: Problem) -> float:
+    r"""The excess risk of ``problem``'s set-up in the limit :math:`N\to\infty` (same step, schedule, output).
+
+    Averaged outputs and geometric decay remove bias and variance as :math:`N\to\infty`, leaving the
+    approximation terms; constant steps with the last iterate keep the stationary variance
+    :math:`\sum_i w_i a_{\infty,i}`, :math:`a_\infty=K^{-1}c'` (the fixed point of the centred map,
+    theory/exact-risk.md §4) [derived]. The finite proxy of :math:`d=\infty` is that of ``problem``.
+    """
+    _check_supported(problem)
+    tail_trace = (
+        problem.spectrum.tail_sum(problem.proxy_dimension())
+        if problem.M is None and problem.spectrum.is_infinite
+        else 0.0
+    )
+    values = []
+    for dp in reduce_problem(problem):
+        mc = moment_coefficients(dp, problem.quantizers, problem.B, tail_trace=tail_trace)
+        sh, s, mu, mut = mc.shrink, mc.target_sq, mc.mu, mc.mut
+        if problem.test_inputs == "clean":
+            total = float(mu @ ((sh - 1.0) ** 2 * s))
+            weight = mu
+        else:
+            total = float(mu @ ((1.0 - sh) * s))
+            weight = mut
+        if problem.schedule == "constant" and problem.average == "last":
+            check_stability(mc, problem.gamma)
+            step = StepMap.build(mc, problem.gamma)
+            z1, z2 = step.c / step.kappa, step.mut / step.kappa
+            a_inf = z1 + step.beta * z2 * (step.mut @ z1) / (1.0 - step.beta * (step.mut @ z2))
+            total += float(weight @ a_inf)
+        values.append(total + sum(dp.excess_offset.values()))
+    return float(np.mean(values))

@@ -45,6 +45,10 @@ class Variable:
         Why the domain is what it is (used in the error message).
     positive : bool
         Passed to SymPy as an assumption.
+    default : float or None
+        Value used when the input is omitted (``None``: the input is required).
+    allow_inf : bool
+        Whether ``+inf`` is a valid value (e.g. ``d = inf``, or a precision meaning "high precision").
     """
 
     name: str
@@ -54,6 +58,8 @@ class Variable:
     lower_inclusive: bool = False
     why: str = ""
     positive: bool = True
+    default: float | None = None
+    allow_inf: bool = False
 
     @property
     def symbol(self) -> sp.Symbol:
@@ -61,6 +67,8 @@ class Variable:
 
     def check(self, value: Any) -> np.ndarray:
         arr = _checks.as_array(self.name, value)
+        if not self.allow_inf and np.any(np.isinf(arr)):
+            raise ParameterError(self.name, float(arr[np.isinf(arr)].ravel()[0]), "be finite")
         lo_ok = arr >= self.lower if self.lower_inclusive else arr > self.lower
         ok = lo_ok & (arr < self.upper) if math.isfinite(self.upper) else lo_ok
         if not np.all(ok):
@@ -99,6 +107,8 @@ class Law(ABC):
     default_constants: ClassVar[str] = ""
     #: Descriptions of the constants' symbols (for docs and ``formula`` output).
     constant_descriptions: ClassVar[dict[str, str]] = {}
+    #: LaTeX for symbol names that SymPy would print poorly (e.g. ``sigma2`` -> ``\sigma^2``).
+    latex_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
         self.options = dict(options)
@@ -108,6 +118,10 @@ class Law(ABC):
     def _resolve_constants(self, constants: str | ConstantSet | Mapping[str, float] | None) -> ConstantSet:
         if constants is None:
             constants = self.default_constants
+        if isinstance(constants, str) and constants not in self.constant_sets:
+            loaded = self._extra_constant_sets().get(constants)
+            if loaded is not None:
+                constants = loaded
         if isinstance(constants, ConstantSet):
             cs = constants
         elif isinstance(constants, str):
@@ -123,12 +137,16 @@ class Law(ABC):
             raise ParameterError("constants", cs.name, "define " + ", ".join(missing))
         return cs
 
+    def _extra_constant_sets(self) -> dict[str, ConstantSet]:
+        """Constant sets loaded lazily (e.g. calibrated constants shipped as data); none by default."""
+        return {}
+
     @property
     def constant_names(self) -> tuple[str, ...]:
-        """Names of the constants the terms use, in compiled-argument order."""
+        """Names of the constants the law uses, in compiled-argument order."""
         names: set[str] = set()
         var_names = {v.name for v in self.variables}
-        for expr in self.terms().values():
+        for expr in self.terms(expand=True).values():
             names |= {s.name for s in expr.free_symbols if s.name not in var_names}
         return tuple(sorted(names))
 
@@ -138,22 +156,39 @@ class Law(ABC):
     # ------------------------------------------------------------------------------------------ symbolic
     @abstractmethod
     def _terms(self) -> dict[str, sp.Expr]:
-        """Named terms in the variable symbols and constant symbols."""
+        """Named terms in the variable symbols, constant symbols and definition symbols."""
 
-    def terms(self) -> dict[str, sp.Expr]:
-        """The named terms (SymPy expressions)."""
-        key = ("terms", tuple(sorted(self.options.items())))
+    def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
+        """Intermediate quantities (e.g. the effective dimension :math:`k^*`), in dependency order."""
+        return {}
+
+    def definitions(self) -> dict[sp.Symbol, sp.Expr]:
+        """Intermediate quantities used by the terms, each in terms of variables, constants and earlier ones."""
+        cache = self.__dict__.setdefault("_sym_cache", {})
+        if "definitions" not in cache:
+            cache["definitions"] = self._definitions()
+        return cache["definitions"]
+
+    def _expand(self, expr: sp.Expr) -> sp.Expr:
+        for sym, definition in reversed(list(self.definitions().items())):
+            expr = expr.subs(sym, definition)
+        return expr
+
+    def terms(self, *, expand: bool = False) -> dict[str, sp.Expr]:
+        """The named terms (SymPy expressions); ``expand=True`` substitutes the definitions."""
+        key = ("terms", expand)
         cache = self.__dict__.setdefault("_sym_cache", {})
         if key not in cache:
-            cache[key] = self._terms()
+            raw = self._terms()
+            cache[key] = {k: self._expand(v) for k, v in raw.items()} if expand else raw
         return cache[key]
 
     def _combine(self, terms: Mapping[str, sp.Expr]) -> sp.Expr:
         return sp.Add(*terms.values())
 
-    def expression(self, term: str | None = None) -> sp.Expr:
-        """The whole law, or one named term."""
-        terms = self.terms()
+    def expression(self, term: str | None = None, *, expand: bool = True) -> sp.Expr:
+        """The whole law, or one named term (definitions substituted unless ``expand=False``)."""
+        terms = self.terms(expand=expand)
         if term is None:
             return self._combine(terms)
         if term not in terms:
@@ -161,64 +196,109 @@ class Law(ABC):
         return terms[term]
 
     def symbols(self) -> dict[str, sp.Symbol]:
-        """Every symbol of the law by name (variables then constants)."""
+        """Every symbol of the law by name (variables, then constants, then definitions)."""
         out = {v.name: v.symbol for v in self.variables}
         out.update({c: self.constant_symbol(c) for c in self.constant_names})
+        out.update({s.name: s for s in self.definitions()})
         return out
 
-    def latex(self, term: str | None = None, *, substitute: bool = False) -> str:
-        """LaTeX of the law or a term; ``substitute=True`` plugs in this law's constants."""
-        expr = self.expression(term)
+    def latex(self, term: str | None = None, *, substitute: bool = False, expand: bool = False) -> str:
+        """LaTeX of the law or a term, with intermediate symbols kept (``expand=True`` inlines them);
+        ``substitute=True`` plugs in this law's constants."""
+        expr = self.expression(term, expand=expand)
         if substitute:
             expr = expr.subs({self.constant_symbol(k): v for k, v in self.constants.items()})
-        return sp.latex(expr)
+        return sp.latex(expr, symbol_names=self._latex_symbol_names(expr))
+
+    def _latex_symbol_names(self, expr: sp.Expr) -> dict[sp.Symbol, str]:
+        return {s: self.latex_names[s.name] for s in expr.free_symbols if s.name in self.latex_names}
+
+    def latex_definitions(self) -> dict[str, str]:
+        """LaTeX of every intermediate definition, keyed by the LaTeX of its symbol."""
+        out = {}
+        for sym, expr in self.definitions().items():
+            names = self._latex_symbol_names(expr)
+            out[self.latex_names.get(sym.name, sp.latex(sym))] = sp.latex(expr, symbol_names=names)
+        return out
 
     # ------------------------------------------------------------------------------------------ numeric
     def compile(self, term: str | None = None) -> Callable[..., np.ndarray]:
         """Cached NumPy function ``f(*variables, *constants)`` of the law or a term (broadcasts)."""
         from .numeric import compile_expression
 
-        args = [v.symbol for v in self.variables] + [self.constant_symbol(c) for c in self.constant_names]
-        key = (type(self).__qualname__, term, tuple(sorted(self.options.items())))
-        return compile_expression(key, self.expression(term), args)
+        cache = self.__dict__.setdefault("_compiled", {})
+        if term not in cache:
+            args = [v.symbol for v in self.variables] + [self.constant_symbol(c) for c in self.constant_names]
+            key = (type(self).__qualname__, term, tuple(sorted(self.options.items())))
+            cache[term] = compile_expression(key, self.expression(term), args)
+        return cache[term]
+
+    def _canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Hook: map user inputs onto the variables (aliases, tied inputs); identity by default."""
+        return dict(values)
+
+    def _validate(self, values: dict[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
+        """Hook: cross-variable checks after each variable passed its own domain check."""
 
     def _inputs(self, values: Mapping[str, Any]) -> list[np.ndarray]:
+        values = self._canonical(values)
         names = [v.name for v in self.variables]
         unknown = set(values) - set(names)
         if unknown:
             raise ParameterError(sorted(unknown)[0], "given", f"be one of the law's inputs ({', '.join(names)})")
-        missing = [n for n in names if n not in values]
-        if missing:
-            raise ParameterError(missing[0], "missing", f"be given for law {self.name}")
-        return [v.check(values[v.name]) for v in self.variables]
+        checked: dict[str, np.ndarray] = {}
+        for v in self.variables:
+            if v.name in values and values[v.name] is not None:
+                checked[v.name] = v.check(values[v.name])
+            elif v.default is not None:
+                checked[v.name] = np.asarray(v.default, dtype=np.float64)
+            else:
+                raise ParameterError(v.name, "missing", f"be given for law {self.name} ({v.description})")
+        self._validate(checked)
+        return [checked[n] for n in names]
 
     def _constant_args(self) -> list[float]:
         return [self.constants[c] for c in self.constant_names]
+
+    def _zero_masks(self, args: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Hook: terms that are exactly 0 where a mask is True (where the compiled form would give 0*inf)."""
+        return {}
+
+    def _evaluate_args(self, term: str | None, args: list[np.ndarray]) -> np.ndarray:
+        shape = np.broadcast(*args).shape
+        masks = self._zero_masks(args)
+        consts = self._constant_args()
+
+        def one(t: str | None) -> np.ndarray:
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                out = np.asarray(self.compile(t)(*args, *consts), dtype=np.float64) + np.zeros(shape)
+            return np.where(masks[t], 0.0, out) if t in masks else out
+
+        if term is None and masks:
+            return sum((one(t) for t in self.terms()), np.zeros(shape))
+        if term is not None:
+            self.expression(term)  # validates the name
+        return one(term)
 
     def __call__(self, **values: Any) -> np.ndarray:
         """Evaluate the law (validated, broadcast, float64)."""
         return self.evaluate(**values)
 
     def evaluate(self, term: str | None = None, **values: Any) -> np.ndarray:
-        args = self._inputs(values)
-        out = self.compile(term)(*args, *self._constant_args())
-        return np.asarray(out, dtype=np.float64) + np.zeros(np.broadcast(*args).shape)
+        """Evaluate the law or one term (validated, broadcast, float64)."""
+        return self._evaluate_args(term, self._inputs(values))
 
     def breakdown(self, **values: Any) -> dict[str, np.ndarray]:
         """Every named term evaluated at the same inputs."""
         args = self._inputs(values)
-        shape = np.broadcast(*args).shape
-        return {
-            t: np.asarray(self.compile(t)(*args, *self._constant_args()), dtype=np.float64) + np.zeros(shape)
-            for t in self.terms()
-        }
+        return {t: self._evaluate_args(t, args) for t in self.terms()}
 
     def evaluate_mpmath(self, term: str | None = None, *, dps: int = 50, **values: Any) -> Any:
         """Arbitrary-precision evaluation with mpmath (scalars; for reference checks, not hot paths)."""
         from .numeric import evaluate_mpmath
 
-        self._inputs(values)
-        subs = {v.symbol: values[v.name] for v in self.variables}
+        args = self._inputs(values)
+        subs = {v.symbol: (sp.oo if np.isinf(x) else float(x)) for v, x in zip(self.variables, args, strict=True)}
         subs.update({self.constant_symbol(c): self.constants[c] for c in self.constant_names})
         return evaluate_mpmath(self.expression(term), subs, dps=dps)
 

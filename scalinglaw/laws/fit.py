@@ -448,8 +448,7 @@ class _Problem:
                 fns.append((t, fn, consts))
             _GRADIENTS[cache_key] = fns
         self.term_fns = list(_GRADIENTS[cache_key])
-        masker = getattr(self.law, "_zero_masks", None)
-        self._masks: dict[str, np.ndarray] = masker(self.args) if masker is not None else {}
+        self._masks: dict[str, np.ndarray] = self.law._zero_masks(list(self.args))
         self._logy = np.log(self.y)
         self._inf_rows = np.zeros(self.y.shape, dtype=bool)
         for a in self.args:

@@ -200,15 +200,21 @@ class KumarLaw(Law):
             lower=3.0,
             lower_inclusive=True,
             why=_FIT_DOMAIN_WHY["w"],
+            allow_inf=True,
         ),
         Variable(
-            "P_a", "training precision of the activations, bits (inf = high)", lower=3.0, why=_FIT_DOMAIN_WHY["a"]
+            "P_a", "training precision of the activations, bits (inf = high)", lower=3.0, why=_FIT_DOMAIN_WHY["a"],
+            allow_inf=True,
         ),
-        Variable("P_kv", "training precision of the KV cache, bits (inf = high)", lower=3.0, why=_FIT_DOMAIN_WHY["kv"]),
+        Variable(
+            "P_kv", "training precision of the KV cache, bits (inf = high)", lower=3.0, why=_FIT_DOMAIN_WHY["kv"],
+            allow_inf=True,
+        ),
         Variable(
             "P_post",
             "post-training quantization precision of the weights, bits (inf = no PTQ)",
             why="a bit width (use inf for no post-training quantization)",
+            allow_inf=True,
         ),
     )
     constant_sets: ClassVar[dict[str, ConstantSet]] = {"table2": TABLE2, "fp-weights": FP_WEIGHTS}
@@ -327,35 +333,6 @@ class KumarLaw(Law):
             return {}
         no_ptq = np.isinf(args[5])
         return {"ptq": no_ptq} if np.any(no_ptq) else {}
-
-    def _evaluate_args(self, term: str | None, args: Sequence[np.ndarray]) -> np.ndarray:
-        """Evaluate at validated inputs, applying :meth:`_zero_masks`."""
-        shape = np.broadcast(*args).shape
-        consts = self._constant_args()
-        masks = self._zero_masks(args)
-
-        def one(t: str | None) -> np.ndarray:
-            with np.errstate(invalid="ignore", over="ignore"):
-                out = np.asarray(self.compile(t)(*args, *consts), dtype=np.float64) + np.zeros(shape)
-            if t in masks:
-                out = np.where(masks[t], 0.0, out)
-            return out
-
-        if term is None:
-            if masks and any(self.options[f"C_{p}"] is not None for p in PARTS):
-                return sum((one(t) for t in self.terms()), np.zeros(shape))
-            return one(None)
-        self.expression(term)
-        return one(term)
-
-    def evaluate(self, term: str | None = None, **values: Any) -> np.ndarray:
-        """Evaluate the law or one term (validated, broadcast, float64)."""
-        return self._evaluate_args(term, self._inputs(values))
-
-    def breakdown(self, **values: Any) -> dict[str, np.ndarray]:
-        """Every named term (``model``, ``data``, ``irreducible``, ``ptq``) at the same inputs."""
-        args = self._inputs(values)
-        return {t: self._evaluate_args(t, args) for t in self.terms()}
 
     def evaluate_mpmath(self, term: str | None = None, *, dps: int = 50, **values: Any) -> Any:
         """Arbitrary-precision reference evaluation (scalars); infinite precisions count as 1e30 bits."""

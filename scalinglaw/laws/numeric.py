@@ -27,7 +27,9 @@ def compile_expression(key: Hashable, expr: sp.Expr, args: Sequence[sp.Symbol]) 
     if fn is None:
         if expr.has(sp.Sum) or expr.has(sp.Product):
             raise ValueError("refusing to lambdify an unevaluated Sum/Product: close it first (Hurwitz zeta)")
-        fn = sp.lambdify(list(args), expr, modules=MODULES, cse=True)
+        from .special import NUMPY_FUNCTIONS
+
+        fn = sp.lambdify(list(args), expr, modules=[NUMPY_FUNCTIONS, *MODULES], cse=True)
         _CACHE[full_key] = fn
     return fn
 
@@ -41,5 +43,11 @@ def evaluate_mpmath(expr: sp.Expr, subs: dict[sp.Symbol, Any], *, dps: int = 50)
     """Evaluate ``expr`` at ``subs`` with ``dps`` decimal digits."""
     with mpmath.workdps(dps):
         vals = {k: sp.Float(str(mpmath.mpf(v)), dps) if not isinstance(v, sp.Basic) else v for k, v in subs.items()}
-        out = expr.evalf(dps, subs=vals)
+        if any(v == sp.oo for v in vals.values()):
+            # substitute symbolically first so that limits such as exp(-oo) and zeta(s, oo) resolve
+            expr = expr.subs({k: v for k, v in vals.items() if v == sp.oo})
+            vals = {k: v for k, v in vals.items() if v != sp.oo}
+        # xreplace plugs the high-precision numbers in without re-simplifying at every node (evalf's subs= does,
+        # which is orders of magnitude slower on large expressions)
+        out = expr.xreplace(vals).evalf(dps)
         return mpmath.mpf(str(out)) if out.is_real is not False else mpmath.mpc(complex(out))

@@ -124,8 +124,10 @@ class SunLaw(Law):
     variables: ClassVar[tuple[Variable, ...]] = (
         Variable("N", "parameters (raw count)", why="a model size"),
         Variable("D", "training tokens (raw count)", why="a data size"),
-        Variable("E", "exponent bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits"),
-        Variable("M", "mantissa bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits"),
+        Variable("E", "exponent bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits",
+                 allow_inf=True),
+        Variable("M", "mantissa bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits",
+                 allow_inf=True),
         Variable(
             "B",
             "block size of the absmax scaling factor (elements per scale)",

@@ -21,25 +21,13 @@ from typing import Any
 import numpy as np
 
 from .. import _checks
+from .._progress import progress as progress_bar
 from ..errors import ParameterError
 from ..problem import Problem
 from .kernel import run_chunk
 from .plan import SimPlan, build_plan, check_stable
 
 __all__ = ["SimulationResult", "simulate", "sweep"]
-
-try:  # tqdm is optional
-    from tqdm import tqdm as _tqdm
-except ImportError:  # pragma: no cover - exercised only without tqdm
-    _tqdm = None
-
-
-def _progress(it: Iterable[Any], total: int, enabled: bool, desc: str) -> Iterable[Any]:
-    """Wrap ``it`` in a tqdm bar when enabled and tqdm is installed; otherwise return it unchanged."""
-    if not enabled or _tqdm is None:
-        return it
-    return _tqdm(it, total=total, desc=desc)
-
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -178,14 +166,14 @@ def _execute(
         executor = own
     try:
         if executor is None:
-            for j, i, plan, g, k, child in _progress(flat, len(flat), progress, "simulate"):
+            for j, i, plan, g, k, child in progress_bar(flat, len(flat), progress, "simulate"):
                 out[j][i] = run_chunk(plan, g, k, child)
         else:
             futures: dict[cf.Future[np.ndarray], tuple[int, int]] = {
                 executor.submit(run_chunk, plan, g, k, child): (j, i) for j, i, plan, g, k, child in flat
             }
             done: Iterator[cf.Future[np.ndarray]] = cf.as_completed(futures)
-            for fut in _progress(done, len(futures), progress, "simulate"):
+            for fut in progress_bar(done, len(futures), progress, "simulate"):
                 j, i = futures[fut]
                 out[j][i] = fut.result()
     finally:

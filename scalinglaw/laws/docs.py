@@ -1,0 +1,112 @@
+"""Formula blocks of the ``theory/`` pages, generated from the laws themselves.
+
+Each page holds one or more blocks between markers::
+
+    <!-- BEGIN GENERATED: sgd-quantized data=additive,params=additive -->
+    ...
+    <!-- END GENERATED -->
+
+:func:`render` produces a block from a law; :func:`update_pages` rewrites every block in ``theory/``;
+``tests/test_theory_pages.py`` regenerates them and compares, so the documentation cannot drift from the code.
+Run ``python -m scalinglaw.laws.docs [THEORY_DIR]`` after changing a law or its constants.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import sympy as sp
+
+from .base import Law
+from .registry import get_law
+
+__all__ = ["render", "render_spec", "update_pages"]
+
+_BLOCK = re.compile(r"<!-- BEGIN GENERATED: (?P<spec>[^>]*?) -->\n.*?<!-- END GENERATED -->", re.S)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def render(law: Law) -> str:
+    """Markdown of a law: its terms and definitions in LaTeX, its symbols, its constant set and the code object."""
+    lines = [f"**`{law.name}`**: {law.title}.", "", f"Provenance: {law.provenance}.", ""]
+    names = law.latex_names
+    for term, expr in law.terms().items():
+        sym = {s: names[s.name] for s in expr.free_symbols if s.name in names}
+        lines += [f"Term `{term}`:", "", f"$$\\mathrm{{{term.replace('_', chr(92) + '_')}}}="
+                  f"{sp.latex(expr, symbol_names=sym)}$$", ""]
+    defs = law.latex_definitions()
+    if defs:
+        lines += ["where", ""]
+        lines += [f"$${lhs}={rhs}$$" for lhs, rhs in defs.items()]
+        lines += [""]
+    lines += ["| input | meaning |", "|---|---|"]
+    lines += [f"| `{v.name}` | {v.description} |" for v in law.variables]
+    lines += [""]
+    cs = law.constants
+    lines += [f"Constants: set `{cs.name}` ({cs.provenance}; {cs.source or 'user'}"
+              + (f"; {cs.table}" if cs.table else "") + ").", ""]
+    lines += ["| constant | value | meaning |", "|---|---|---|"]
+    lines += [f"| `{c}` | {_fmt(cs[c])} | {law.constant_descriptions.get(c, '')} |" for c in law.constant_names]
+    opts = {k: v for k, v in law.options.items() if v is not None}
+    lines += ["", f"Code: `{type(law).__module__}.{type(law).__qualname__}`"
+              + (f" with options {opts}" if opts else "")
+              + f"; `scalinglaw formula --law {law.name} --latex`."]
+    return "\n".join(lines)
+
+
+def _law_from_spec(spec: str) -> Law:
+    """``name[:set] [k=v,k=v]`` -> a law."""
+    head, _, opts = spec.strip().partition(" ")
+    options = {}
+    for item in filter(None, opts.split(",")):
+        k, _, v = item.partition("=")
+        options[k.strip()] = v.strip()
+    return get_law(head, **options) if options else get_law(head)
+
+
+def render_calibration() -> str:
+    """Table of the shipped calibration: constants and closed/exact on both grids."""
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
+    lines = ["| law | constants | calibration grid: n, min, median, max of closed/exact | test grid: n, min, median, "
+             "max |", "|---|---|---|---|"]
+    for name, entry in data.items():
+        consts = ", ".join(f"`{k}`={_fmt(v)}" for k, v in entry["constants"]["values"].items())
+        cells = []
+        for which in ("calibration", "test"):
+            t = entry[which]
+            cells.append(f"{t['n']}, {_fmt(t['min'])}, {_fmt(t['median'])}, {_fmt(t['max'])}")
+        lines.append(f"| `{name}` | {consts} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def render_spec(spec: str) -> str:
+    """The full block (markers included) for a marker spec."""
+    body = render_calibration() if spec.strip() == "calibration" else render(_law_from_spec(spec))
+    return f"<!-- BEGIN GENERATED: {spec} -->\n{body}\n<!-- END GENERATED -->"
+
+
+def update_pages(theory_dir: str | Path, *, write: bool = True) -> dict[str, bool]:
+    """Regenerate every block in ``theory_dir/*.md``; returns which pages changed (written if ``write``)."""
+    changed = {}
+    for page in sorted(Path(theory_dir).glob("*.md")):
+        text = page.read_text()
+        new = _BLOCK.sub(lambda m: render_spec(m.group("spec")), text)
+        changed[page.name] = new != text
+        if write and new != text:
+            page.write_text(new)
+    return changed
+
+
+if __name__ == "__main__":  # pragma: no cover
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "theory"
+    for name, was_changed in update_pages(root).items():
+        if was_changed:
+            print(f"updated {name}")

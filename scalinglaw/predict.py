@@ -1,0 +1,314 @@
+r"""Closed-form predictions for a :class:`~scalinglaw.problem.Problem`, and effective sizes both ways.
+
+:func:`closed_form_risk` picks the regression law that covers the problem's set-up (SPEC §5):
+
+* constant step, uniform or tail average: ``sgd`` (Zou et al.; full precision, :math:`B=1`) or
+  ``sgd-quantized`` (2510.18259);
+* geometric decay, last iterate: ``sketched`` (Lin et al.) or ``sketched-quantized`` (2602.19241), with
+  :math:`M=d` for plain regression.
+
+Other set-ups (constant step with the last iterate; geometric decay with averaging), non-power-law spectra,
+:math:`\lambda_1\ne1` and array targets have no closed form here and are refused with a message pointing to
+the exact engine.
+
+:func:`effective_sizes` reports the effective model and data sizes of SPEC §5.5 from the closed forms and,
+operationally, from the exact engine, side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import UnsupportedConfigurationError
+from .laws.base import Law
+from .problem import QUANTIZER_TARGETS, Problem
+from .spectra import PowerLaw
+from .targets import Ones, SourcePrior
+
+__all__ = [
+    "ClosedResult",
+    "EffectiveSizes",
+    "closed_form_risk",
+    "effective_sizes",
+    "law_for_problem",
+]
+
+_EPS = {"data": "eps_d", "labels": "eps_l", "params": "eps_p", "acts": "eps_a", "grads": "eps_o"}
+
+
+def _schemes(problem: Problem) -> tuple[dict[str, str | None], dict[str, float], list[str]]:
+    schemes: dict[str, str | None] = {}
+    eps: dict[str, float] = {}
+    notes: list[str] = []
+    for t in QUANTIZER_TARGETS:
+        q = problem.quantizers[t]
+        if q is None:
+            schemes[t] = None
+            continue
+        ideal = q.idealized_scheme()
+        if ideal is None:
+            raise UnsupportedConfigurationError(
+                f"{t}={q.spec} has a data-dependent epsilon (absmax scaling): no closed form; give a fixed range "
+                "or an idealised scheme, or use --method exact"
+            )
+        if not q.idealized:
+            notes.append(f"{t}={q.spec} enters through its idealised surrogate {ideal.spec}")
+        schemes[t] = "multiplicative" if ideal.kind == "multiplicative-coord" else ideal.kind
+        eps[_EPS[t]] = ideal.epsilon
+    return schemes, eps, notes
+
+
+def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law, dict[str, Any], list[str]]:
+    """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
+    from .laws.registry import get_law
+
+    spec = problem.spectrum
+    if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
+        raise UnsupportedConfigurationError(
+            "closed forms need the power-law spectrum lambda_i = i^-a (lambda1 = 1); use --method exact"
+        )
+    target = problem.target
+    if isinstance(target, Ones):
+        b = spec.a
+    elif isinstance(target, SourcePrior):
+        b = spec.a if target.b is None else target.b
+    else:
+        raise UnsupportedConfigurationError("closed forms need the ones or prior target; use --method exact")
+    schemes, eps, notes = _schemes(problem)
+    quantized = any(schemes.values())
+    common = {"N": problem.N, "gamma": problem.gamma, "sigma2": problem.sigma2, "a": spec.a, "b": b}
+    if problem.schedule == "constant" and problem.average in ("uniform", "tail"):
+        if problem.M is not None:
+            raise UnsupportedConfigurationError(
+                "the sketched closed forms are stated for geometric decay with the last iterate "
+                "(--schedule geometric --average last); use --method exact"
+            )
+        inputs = {**common, "d": spec.d}
+        if problem.average == "tail":
+            notes.append("tail averaging: Zou et al.'s bound for the uniform average (an upper bound: tail "
+                         "averaging removes more of the bias)")
+        if not quantized and problem.B == 1:
+            return get_law("sgd" + (f":{constants}" if constants else "")), inputs, notes
+        law = get_law("sgd-quantized" + (f":{constants}" if constants else ""), test_inputs=problem.test_inputs,
+                      **schemes)
+        return law, {**inputs, "B": problem.B, **eps}, notes
+    if problem.schedule == "geometric" and problem.average == "last":
+        M = problem.M if problem.M is not None else spec.d
+        if math.isinf(M):
+            raise UnsupportedConfigurationError(
+                "plain regression with d = inf under geometric decay needs a sketch size --M for the closed form")
+        inputs = {**common, "M": M, "B": problem.B, "d": spec.d}
+        if problem.M is not None and problem.sketch_basis == "raw":
+            notes.append("raw-basis data quantization: the closed form assumes the eigenbasis")
+        if not quantized:
+            return get_law("sketched" + (f":{constants}" if constants else "")), inputs, notes
+        law = get_law("sketched-quantized" + (f":{constants}" if constants else ""),
+                      test_inputs=problem.test_inputs, **schemes)
+        return law, {**inputs, **eps}, notes
+    raise UnsupportedConfigurationError(
+        f"no closed form for schedule={problem.schedule} with average={problem.average}: the laws cover constant "
+        "steps with averaging (Zou et al.) and geometric decay with the last iterate (Lin et al.); use --method exact"
+    )
+
+
+@dataclass(frozen=True)
+class ClosedResult:
+    """A closed-form prediction: the law's terms, the effective sizes, and which law and constants."""
+
+    excess_risk: float
+    risk: float
+    terms: dict[str, float]
+    effective_model_size: float | None
+    effective_data_size: float | None
+    law: str
+    constants: str
+    provenance: str
+    notes: tuple[str, ...] = ()
+    exact: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        out = {
+            "excess_risk": self.excess_risk,
+            "risk": self.risk,
+            "terms": dict(self.terms),
+            "effective_model_size": num(self.effective_model_size),
+            "effective_data_size": num(self.effective_data_size),
+            "law": self.law,
+            "constants": self.constants,
+            "provenance": self.provenance,
+            "notes": list(self.notes),
+        }
+        if self.exact is not None:
+            out["exact"] = self.exact
+        return out
+
+
+def closed_form_risk(problem: Problem, *, constants: str | None = None) -> ClosedResult:
+    """Closed-form (calibrated upper-bound) excess risk of ``problem``, term by term.
+
+    Parameters
+    ----------
+    problem : Problem
+        The configuration.
+    constants : str, optional
+        Constant set of the law (``calibrated`` by default; ``unit``, or ``paper`` for ``sgd``).
+    """
+    law, inputs, notes = law_for_problem(problem, constants)
+    terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
+    sizes = _closed_sizes(problem, law, inputs)
+    excess = float(sum(terms.values()))
+    return ClosedResult(
+        excess_risk=excess,
+        risk=excess + problem.sigma2,
+        terms=terms,
+        effective_model_size=sizes[0],
+        effective_data_size=sizes[1],
+        law=law.name,
+        constants=law.constants.name,
+        provenance=law.provenance,
+        notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- effective sizes
+def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[float, float]:
+    """SPEC §5.4-5.5 closed forms: M_eff (integral form) and the data-size reduction factor times N."""
+    from .laws.special import hyp2f1, power_head
+
+    schemes, eps, _ = _schemes(problem)
+    a = problem.spectrum.a
+    size = float(problem.M if problem.M is not None else problem.spectrum.d)
+    ed = eps.get("eps_d", 0.0)
+    if schemes["data"] == "additive" and ed > 0 and math.isfinite(size):
+        m_eff = float(size * hyp2f1(1.0, 1.0 / a, 1.0 + 1.0 / a, -ed * size**a))
+    else:
+        m_eff = size
+    factor = 1.0
+    if schemes["data"] == "additive":
+        factor *= 1.0 + size * ed / float(power_head(a, problem.spectrum.d))
+    for t in ("acts", "grads", "params"):
+        if schemes[t] == "multiplicative":
+            factor *= 1.0 + eps[_EPS[t]]
+    return m_eff, problem.N / factor
+
+
+@dataclass(frozen=True)
+class EffectiveSizes:
+    """Effective model and data sizes (SPEC §5.5), from the closed forms and from the exact engine."""
+
+    model_closed: float
+    model_exact: float
+    data_closed: float
+    data_exact: float | None
+    additive_error_exact: float
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return {
+            "effective_model_size": {"closed": num(self.model_closed), "exact": num(self.model_exact)},
+            "effective_data_size": {"closed": num(self.data_closed), "exact": num(self.data_exact)},
+            "additive_error_exact": self.additive_error_exact,
+            "notes": list(self.notes),
+        }
+
+
+def exact_effective_model_size(problem: Problem) -> float:
+    r""":math:`M_{\rm eff}=\sum_{i\le M}s_i/\max_is_i`, :math:`s_i=\mu_i/\tilde\mu_i` (SPEC §5.5) [derived].
+
+    Averaged over the sketch draws; for plain regression the sum runs over the :math:`d` (proxy) coordinates.
+    """
+    from .dynamics import moment_coefficients
+    from .reduction import reduce_problem
+
+    vals = []
+    for dp in reduce_problem(problem):
+        sh = moment_coefficients(dp, problem.quantizers, problem.B).shrink
+        vals.append(float(sh.sum() / sh.max()))
+    return float(np.mean(vals))
+
+
+def _estimation_error(problem: Problem) -> float:
+    """R(N) - R(inf): the part of the exact excess risk that more data removes."""
+    from .exact import exact_risk
+    from .exact.engine import exact_risk_limit
+
+    return exact_risk(problem).excess_risk - exact_risk_limit(problem)
+
+
+def exact_effective_data_size(problem: Problem, *, rtol: float = 1e-6) -> tuple[float | None, str]:
+    r"""The :math:`N'` at which full precision (same sketch, step and schedule) matches the estimation error.
+
+    Solves :math:`R_{\rm fp}(N')-R_{\rm fp}(\infty)=R_q(N)-R_q(\infty)` (SPEC §5.5) [derived] by bisection in
+    :math:`\log N'` over multiples of :math:`B`, interpolating log-linearly between the bracketing sizes. Both
+    sides decrease in their sample size, so :math:`N'` is unique. Returns ``(N', note)``.
+    """
+    target = _estimation_error(problem)
+    fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
+    B = problem.B
+    if target <= 0:
+        return None, "the quantized run has no estimation error left (R(N) = R(inf)); N_eff is unbounded"
+
+    def err(n_steps: int) -> float:
+        return _estimation_error(replace(fp, N=n_steps * B))
+
+    lo = max(1, math.ceil(2 / B)) if problem.schedule == "geometric" else 1
+    hi = max(lo + 1, problem.steps)
+    e_lo = err(lo)
+    if e_lo < target:
+        return float(lo * B), "the quantized estimation error exceeds the full-precision one at the smallest size"
+    e_hi = err(hi)
+    while e_hi > target:
+        lo, e_lo = hi, e_hi
+        hi *= 4
+        if hi > 1e15 / B:
+            return None, "full precision needs more than 1e15 samples to match"
+        e_hi = err(hi)
+    while hi - lo > max(1, rtol * lo):
+        mid = round(math.sqrt(lo * hi))
+        mid = min(max(mid, lo + 1), hi - 1)
+        e_mid = err(mid)
+        if e_mid > target:
+            lo, e_lo = mid, e_mid
+        else:
+            hi, e_hi = mid, e_mid
+    # log-linear interpolation between the bracketing sample sizes
+    if e_lo == e_hi:
+        return float(lo * B), ""
+    t = (math.log(e_lo) - math.log(target)) / (math.log(e_lo) - math.log(e_hi))
+    return float(B * math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo)))), ""
+
+
+def effective_sizes(problem: Problem) -> EffectiveSizes:
+    """Effective model and data sizes from the closed forms and from the exact engine, side by side."""
+    from .exact.engine import exact_risk_limit
+
+    notes: list[str] = []
+    try:
+        law, inputs, _ = law_for_problem(problem)
+        m_closed, n_closed = _closed_sizes(problem, law, inputs)
+    except UnsupportedConfigurationError as exc:
+        m_closed, n_closed = math.nan, math.nan
+        notes.append(f"no closed form: {exc}")
+    n_exact, note = exact_effective_data_size(problem)
+    if note:
+        notes.append(note)
+    fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
+    add_err = exact_risk_limit(problem) - exact_risk_limit(fp)
+    return EffectiveSizes(
+        model_closed=m_closed,
+        model_exact=exact_effective_model_size(problem),
+        data_closed=n_closed,
+        data_exact=n_exact,
+        additive_error_exact=add_err,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,223 @@
+"""The symbolic layer against the exact engine: bounds, bands, slopes, effective sizes, precision."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from scalinglaw.calibration import CALIBRATED_LAWS, grid
+from scalinglaw.exact import exact_risk
+from scalinglaw.exact.engine import exact_risk_limit
+from scalinglaw.laws.numeric import compile_expression
+from scalinglaw.laws.registry import get_law
+from scalinglaw.laws.regression import QuantizedSGDLaw, QuantizedSketchedLaw, SGDLaw, SketchedLaw
+from scalinglaw.predict import closed_form_risk, effective_sizes, exact_effective_model_size, law_for_problem
+from scalinglaw.problem import make_problem
+
+CALIBRATION = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
+
+
+def _ratios(law: str, constants: str | None = None) -> np.ndarray:
+    """closed / exact on the law's test grid (the calibration never saw these problems)."""
+    out = []
+    for p in grid(law, "test"):
+        closed = closed_form_risk(p, constants=constants).excess_risk
+        out.append(closed / exact_risk(p).excess_risk)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("law", CALIBRATED_LAWS)
+def test_calibrated_law_bounds_exact_risk_on_test_grid(law):
+    r = _ratios(law)
+    print(f"{law}: closed/exact on the test grid: min {r.min():.3g}, median {np.median(r):.3g}, max {r.max():.3g}")
+    assert r.min() >= 1.0, f"{law}: the calibrated law is below the exact risk somewhere (min ratio {r.min()})"
+
+
+def test_zou_bound_with_paper_constants_holds():
+    """Zou et al.'s recalled theorem with its own constants (no calibration) on both grids."""
+    for which in ("calibration", "test"):
+        for p in grid("sgd", which):
+            assert closed_form_risk(p, constants="paper").excess_risk >= exact_risk(p).excess_risk
+
+
+def test_sketched_theta_band():
+    """Lin et al. state a two-sided Theta. Stated band (from the calibration grid, widened by 2): the
+    calibrated law lies in [1, 2 x calibration max] times the exact risk on the test grid."""
+    band = 2.0 * CALIBRATION["sketched"]["calibration"]["max"]
+    r = _ratios("sketched")
+    assert r.min() >= 1.0 and r.max() <= band, (r.min(), r.max(), band)
+
+
+@pytest.mark.parametrize("test_inputs,lo", [("clean", 0.25), ("quantized", 0.5)])
+def test_additive_approximation_band(test_inputs, lo):
+    """[derived]: the split-at-k_eps form brackets the exact approximation error within [lo, 1]."""
+    for a in (1.3, 2.0, 3.0):
+        for d in (10, 300):
+            for eps in (1e-4, 1e-2, 0.3):
+                for target, b in (("ones", None), ("prior", a - 0.2)):
+                    p = make_problem(a=a, d=d, N=10, gamma=1e-3, data=f"additive:{eps}", target=target, b=b,
+                                     test_inputs=test_inputs)
+                    law, inputs, _ = law_for_problem(p, "unit")
+                    closed = float(law.evaluate("approximation", **inputs))
+                    exact = exact_risk(p).terms["approximation"]
+                    assert lo * closed <= exact * (1 + 1e-12) and exact <= closed * (1 + 1e-12), (a, d, eps, b)
+
+
+def _slope(x, y):
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+@pytest.mark.parametrize("a", [1.5, 2.0])
+def test_sketched_slope_in_model_size(a):
+    """d log(R - sigma^2)/d log M -> -(a-1) at large N, for the closed form and the exact engine.
+
+    Exact: the N -> inf limit of the excess risk (geometric decay removes bias and variance), averaged over 40
+    sketches because a single sketch's approximation error fluctuates; tolerance 0.1 on the slope fitted over
+    M in {16..128}. A spot check confirms that at N = 1e12 the exact risk is within 1% of that limit.
+    """
+    Ms = np.array([16, 32, 64, 128])
+    exact, closed = [], []
+    for M in Ms:
+        p = make_problem(a=a, d="inf", M=int(M), N=10**12, gamma=0.1, schedule="geometric", average="last",
+                         sketch_draws=40, d_proxy=16 * int(M), sigma2=1.0)
+        exact.append(exact_risk_limit(p))
+        closed.append(closed_form_risk(p).excess_risk)
+    assert _slope(Ms, exact) == pytest.approx(-(a - 1), abs=0.1)
+    assert _slope(Ms, closed) == pytest.approx(-(a - 1), abs=0.1)
+    spot = make_problem(a=a, d="inf", M=32, N=10**12, gamma=0.1, schedule="geometric", average="last",
+                        sketch_draws=4, d_proxy=512, sigma2=1.0)
+    assert exact_risk(spot).excess_risk == pytest.approx(exact_risk_limit(spot), rel=0.01)
+
+
+@pytest.mark.parametrize("a", [1.5, 2.0])
+def test_sketched_slope_in_data_size(a):
+    """d log(R - sigma^2)/d log N -> -(a-1)/a at large M (the M -> inf limit: plain regression, d = inf).
+
+    The N-dependent part R(N) - R(inf) is fitted over N in {1e3, 1e4, 1e5}; N_eff = N/log2 N bends the slope
+    by a factor (1 - 1/ln N), so the tolerance is 0.1.
+    """
+    Ns = np.array([1_000, 10_000, 100_000])
+    exact, closed = [], []
+    law = SketchedLaw()
+    for N in Ns:
+        p = make_problem(a=a, d="inf", N=int(N), gamma=0.1, schedule="geometric", average="last", d_proxy=4096,
+                         sigma2=1.0)
+        exact.append(exact_risk(p).excess_risk - exact_risk_limit(p))
+        bd = law.breakdown(M=1e12, N=N, gamma=0.1, sigma2=1.0, a=a)
+        closed.append(float(bd["bias"] + bd["variance"]))
+    assert _slope(Ns, exact) == pytest.approx(-(a - 1) / a, abs=0.1)
+    assert _slope(Ns, closed) == pytest.approx(-(a - 1) / a, abs=0.1)
+
+
+def test_effective_model_size_multiplicative_is_M():
+    p = make_problem(a=2, d="inf", M=64, N=1000, gamma=0.1, schedule="geometric", average="last",
+                     data="multiplicative:0.05", d_proxy=512)
+    assert exact_effective_model_size(p) == pytest.approx(64.0, rel=1e-12)
+    assert closed_form_risk(p).effective_model_size == 64.0
+
+
+def test_effective_model_size_additive_saturates():
+    """Additive data noise: M_eff < M, and it saturates near eps^(-1/a) (pi/(a sin(pi/a)) eps^(-1/a))."""
+    a, eps = 2.0, 1e-3
+    plateau = np.pi / (a * np.sin(np.pi / a)) * eps ** (-1 / a)  # 49.7
+    sizes_exact, sizes_closed = [], []
+    for M in (32, 256, 1024):
+        p = make_problem(a=a, d="inf", M=M, N=1000, gamma=0.05, schedule="geometric", average="last",
+                         data=f"additive:{eps}", d_proxy=4 * M)
+        sizes_exact.append(exact_effective_model_size(p))
+        sizes_closed.append(closed_form_risk(p).effective_model_size)
+    assert all(s < M for s, M in zip(sizes_exact, (32, 256, 1024), strict=True))
+    assert sizes_closed[-1] == pytest.approx(plateau, rel=0.05)
+    assert sizes_exact[-1] == pytest.approx(plateau, rel=0.2)  # sketch spectrum ~ i^-a up to constants
+    assert sizes_exact[2] / sizes_exact[1] < 1.1  # saturated: 4x the model, < 10% more effective size
+
+
+def test_effective_sizes_side_by_side():
+    p = make_problem(a=2, d=100, N=2000, gamma=0.05, data="multiplicative:0.1", acts="multiplicative:0.2")
+    sizes = effective_sizes(p).to_dict()
+    assert sizes["effective_model_size"]["closed"] == 100
+    assert sizes["effective_model_size"]["exact"] == pytest.approx(100, rel=1e-12)
+    n_eff = sizes["effective_data_size"]
+    assert 0 < n_eff["closed"] < 2000 and 0 < n_eff["exact"] < 2000  # both lower N (SPEC §5.4 claim)
+
+
+def test_extreme_sizes_agree_with_mpmath():
+    """N = 1e30 and M = 1e15: finite, and 1e-10 relative to mpmath at 50 digits."""
+    cases = [
+        (SketchedLaw(), dict(M=1e15, N=1e30, gamma=0.1, sigma2=1.0, a=1.5)),
+        (QuantizedSketchedLaw(data="additive", params="multiplicative"),
+         dict(M=1e15, N=1e30, gamma=0.1, a=2.0, eps_d=1e-6, eps_p=0.01)),
+        (SGDLaw(), dict(N=1e30, gamma=0.1, a=2.0, d=1e15)),
+        (QuantizedSGDLaw(data="multiplicative", acts="additive"), dict(N=1e30, gamma=0.05, a=2.0, eps_d=0.01,
+                                                                        eps_a=0.1)),
+    ]
+    for law, inputs in cases:
+        for term, value in law.breakdown(**inputs).items():
+            assert np.isfinite(value), (law.name, term)
+            ref = law.evaluate_mpmath(term, dps=50, **inputs)
+            if ref == 0:
+                assert value == 0
+            else:
+                assert float(value) == pytest.approx(float(ref), rel=1e-10), (law.name, term)
+
+
+def test_compile_is_cached_and_broadcasts():
+    law = get_law("sketched-quantized", data="additive")
+    f1, f2 = law.compile(), law.compile()
+    assert f1 is f2
+    M = np.logspace(1, 4, 7)[:, None]
+    N = np.logspace(3, 8, 5)[None, :]
+    out = law(M=M, N=N, gamma=0.1, a=2.0, eps_d=1e-3)
+    assert out.shape == (7, 5) and np.all(np.isfinite(out))
+    with pytest.raises(ValueError, match="Sum"):
+        import sympy as sp
+
+        i, n = sp.symbols("i n", integer=True, positive=True)
+        compile_expression("x", sp.Sum(i**-2, (i, 1, n)), [n])
+
+
+def test_latex_and_symbols_documented():
+    for name in CALIBRATED_LAWS:
+        law = get_law(name, data="additive") if "quantized" in name else get_law(name)
+        tex = law.latex()
+        assert "\\sum" in tex and "k^*" in tex
+        for v in law.variables:
+            assert v.description
+        for c in law.constant_names:
+            assert c in law.constant_descriptions, (name, c)
+
+
+def test_law_refuses_bad_input():
+    with pytest.raises(ValueError, match="gamma must be <"):
+        SGDLaw()(N=100, gamma=0.5, a=2.0)
+    with pytest.raises(ValueError, match="a must be > 1"):
+        SketchedLaw()(M=10, N=100, gamma=0.1, a=0.9, d=float("inf"))
+    with pytest.raises(ValueError, match="N must be > 0"):
+        SGDLaw()(N=-1, gamma=0.1, a=2.0)
+    with pytest.raises(ValueError, match="must be finite"):
+        SGDLaw()(N=float("inf"), gamma=0.1, a=2.0)
+
+
+def test_closed_form_refuses_uncovered_setups():
+    from scalinglaw.errors import UnsupportedConfigurationError
+
+    with pytest.raises(UnsupportedConfigurationError, match="no closed form"):
+        closed_form_risk(make_problem(a=2, d=50, N=100, gamma=0.1, average="last"))
+    with pytest.raises(UnsupportedConfigurationError, match="power-law"):
+        closed_form_risk(make_problem(a=2, d=50, N=100, gamma=0.1, spectrum="logpower"))
+
+
+def test_mpmath_reference_matches_compiled_broadly():
+    """Compiled NumPy against mpmath (30 digits) at random moderate inputs for every regression law."""
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        a = float(rng.uniform(1.3, 3))
+        inputs = dict(N=float(10 ** rng.uniform(2, 8)), gamma=0.01, a=a, d=float(rng.integers(10, 10**4)))
+        for law in (SGDLaw(), QuantizedSGDLaw(data="additive", params="additive")):
+            kw = inputs if law.name == "sgd" else {**inputs, "eps_d": 1e-5, "eps_p": 1e-3}
+            mp.mp.dps = 30
+            assert float(law(**kw)) == pytest.approx(float(law.evaluate_mpmath(dps=30, **kw)), rel=1e-10)
