@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bare_gaussian_draws", "compiled_over_numpy", "exact_engine_time", "run", "simulator_over_rng"]
+__all__ = [
+    "bare_gaussian_draws",
+    "compiled_over_numpy",
+    "exact_engine_time",
+    "frontier_time",
+    "help_time",
+    "run",
+    "simulator_over_rng",
+]
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -98,6 +106,27 @@ def compiled_over_numpy(points: int = 10**6, *, repeat: int = 5) -> dict[str, An
     return {"points": int(M.size), "compiled_seconds": t_comp, "numpy_seconds": t_hand,
             "ratio": t_comp / t_hand, "max_rel_diff": float(np.max(np.abs(out / ref - 1))),
             "first_compile_seconds": t_first, "cached_compile_seconds": t_cached}
+
+
+def frontier_time(law: str = "kumar", budgets: int = 100, *, repeat: int = 5, **options: Any) -> dict[str, Any]:
+    """Seconds for an optimal-allocation frontier over ``budgets`` compute budgets (1e18-1e26)."""
+    from .allocate import frontier
+
+    C = np.logspace(18, 26, budgets)
+    seconds, fr = _best(lambda: frontier(law, C, **options), repeat)
+    return {"law": law, "budgets": budgets, "seconds": seconds, "method": fr.method}
+
+
+def help_time(*, repeat: int = 3) -> dict[str, Any]:
+    """Wall-clock seconds of ``scalinglaw --help`` in a fresh interpreter (import cost included)."""
+    import subprocess
+    import sys
+
+    def call() -> None:
+        subprocess.run([sys.executable, "-m", "scalinglaw.cli", "--help"], check=True, capture_output=True)
+
+    seconds, _ = _best(call, repeat)
+    return {"seconds": seconds}
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:

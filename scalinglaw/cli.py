@@ -331,6 +331,123 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         print(result.report())
 
 
+def _fix_pairs(items: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items or []:
+        for pair in item.split(","):
+            key, eq, value = pair.partition("=")
+            if not eq:
+                _fail(f"--fix must be NAME=VALUE (e.g. P=8), got {pair!r}")
+            try:
+                out[key.strip()] = float(value)
+            except ValueError:
+                _fail(f"--fix {key.strip()} must be a number, got {value!r}")
+    return out
+
+
+def _frontier_budgets(text: str) -> Any:
+    import numpy as np
+
+    parts = text.split(":")
+    if len(parts) != 3:
+        _fail(f"--frontier must be C1:C2:K (e.g. 1e18:1e24:50), got {text!r}")
+    from . import _checks
+
+    c1 = _checks.positive("--frontier C1", parts[0])
+    c2 = _checks.greater("--frontier C2", parts[1], c1)
+    k = _checks.integer("--frontier K", parts[2], minimum=2)
+    return np.logspace(np.log10(c1), np.log10(c2), k)
+
+
+def _cmd_optimize(args: argparse.Namespace) -> None:
+    from . import allocate
+    from . import plot as plots
+
+    name = args.law.partition(":")[0]
+    options: dict[str, Any] = _law_options(args.law_options)
+    if name in ("sketched", "sketched-quantized"):
+        options.update(a=float(args.a), gamma=float(args.gamma), sigma2=float(args.sigma2), B=float(args.B),
+                       scheme=args.scheme, range_=float(args.range))
+        if args.b is not None:
+            options["b"] = float(args.b)
+        quantize = [t for t in (args.quantize or "").split(",") if t]
+        if name == "sketched-quantized" and not quantize:
+            quantize = ["data"]
+        if name == "sketched" and quantize:
+            _fail("--quantize needs --law sketched-quantized")
+        options["quantize"] = quantize
+    elif name == "sun":
+        options["block"] = float(args.block)
+    elif name == "chen":
+        options["G"] = float(args.G)
+    model = allocate.allocation_model(args.law, **options)
+    fix = _fix_pairs(args.fix)
+    formats = [f for f in (args.formats or "").split(",") if f] or None
+    out: dict[str, Any] = {}
+    if args.frontier:
+        fr = allocate.frontier(model, _frontier_budgets(args.frontier), kind=args.budget_kind, fix=fix, check=True)
+        out = fr.to_dict()
+        if args.plot:
+            plots.save(plots.plot_frontier(fr), args.plot)
+            out["plot"] = args.plot
+        if args.bits_plot and model.precision_free:
+            plots.save(plots.plot_bits_vs_compute(fr), args.bits_plot)
+            out["bits_plot"] = args.bits_plot
+    if args.budget is not None:
+        alloc = allocate.optimize_allocation(model, float(args.budget), kind=args.budget_kind, formats=formats,
+                                             fix=fix, integer_bits=args.integer_bits, flat_rtol=float(args.flat_rtol),
+                                             flat_factor=float(args.flat_factor))
+        result = alloc.to_dict()
+        if args.isoflop:
+            import numpy as np
+
+            budgets = float(args.budget) * np.logspace(-2, 2, 5)
+            curves = allocate.isoflop(model, budgets)
+            plots.save(plots.plot_isoflop(curves), args.isoflop)
+            result["isoflop_plot"] = args.isoflop
+        if args.isoloss:
+            import numpy as np
+
+            lo, hi = model.precision_bounds if model.precision_free else (2.0, 16.0)
+            grid = allocate.isoloss(model, data=alloc.data, sizes=alloc.size * np.logspace(-2, 2, 120),
+                                    precisions=np.linspace(max(lo, 1.01), hi, 90))
+            mem = alloc.size * alloc.precision * np.array([0.25, 1.0, 4.0])
+            plots.save(plots.plot_isoloss(grid, memory_budgets=mem), args.isoloss)
+            result["isoloss_plot"] = args.isoloss
+        if out:
+            out = {"frontier": out, **result}
+        else:
+            out = result
+    elif not args.frontier:
+        _fail("optimize needs --budget C or --frontier C1:C2:K")
+    if args.json:
+        _print_json(out)
+        return
+    if args.budget is not None:
+        lab = model.labels
+        rows = [(lab["size"], out[lab["size"]]), (lab["data"], out[lab["data"]])]
+        if "format" in out:
+            rows.append(("format", out["format"]))
+        rows += [(lab["precision"] + " (bits)", out[lab["precision"]]), ("loss", out["loss"]),
+                 ("dominant term", out["dominant_term"]), ("method", out["method"])]
+        print(f"scalinglaw optimize: {model.name}, {args.budget_kind} budget {float(args.budget):.4g}")
+        print(_table(rows))
+        flat = out.get(f"{lab['size']}_within_flat_rtol")
+        if flat:
+            print(f"{lab['size']} within {float(args.flat_rtol):.2%} of the optimal loss: "
+                  f"[{flat[0]:.4g}, {flat[1]:.4g}]")
+        for key, value in out.get("check", {}).items():
+            if key.startswith("rel_diff"):
+                print(f"check against the {'numeric optimum' if 'numeric' in out['check'] else 'closed form'}: "
+                      f"{key} = {value:.2e}")
+        for fmt, cand in out.get("candidates", {}).items():
+            print(f"  candidate {fmt}: loss {cand['loss']:.6g}")
+    if args.frontier:
+        fr_out = out.get("frontier", out)
+        print(f"frontier over {len(fr_out['budgets'])} budgets ({fr_out['method']}): exponent of "
+              f"{model.labels['size']}* = {fr_out['exponent_' + model.labels['size']]:.4f}")
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import CALIBRATED_LAWS, calibrate, write
 
@@ -435,6 +552,37 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument(f"--{name}", default=None, metavar="SCHEME",
                        help=f"scheme of the {name} quantizer for the quantized laws (additive, multiplicative)")
     f.set_defaults(func=_cmd_formula)
+
+    o = sub.add_parser("optimize", help="optimal model size, data and precision under a budget")
+    o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch], kumar, sun, chen, "
+                                                "sketched or sketched-quantized")
+    o.add_argument("--budget", default=None, help="compute (FLOPs; M*N*P bit-operations for the regression model) "
+                                                  "or memory (bits)")
+    o.add_argument("--budget-kind", default="compute", choices=["compute", "memory"])
+    o.add_argument("--formats", default=None, help="restrict precision to named formats, e.g. int4,int8,fp8_e4m3,bf16")
+    o.add_argument("--fix", action="append", default=None, metavar="NAME=VALUE", help="fix N, D, M or P")
+    o.add_argument("--integer-bits", action="store_true", help="restrict a continuous precision to integers")
+    o.add_argument("--frontier", default=None, metavar="C1:C2:K", help="optimal allocation over K budgets")
+    o.add_argument("--plot", default=None, metavar="PNG", help="with --frontier: figure of the frontier")
+    o.add_argument("--bits-plot", default=None, metavar="PNG", help="with --frontier: optimal bits against compute")
+    o.add_argument("--isoflop", default=None, metavar="PNG", help="with --budget: isoFLOP curves around it")
+    o.add_argument("--isoloss", default=None, metavar="PNG", help="with --budget: iso-loss contours in (size, bits)")
+    o.add_argument("--flat-rtol", default="1e-3", help="flatness tolerance on the loss (default 1e-3)")
+    o.add_argument("--flat-factor", default="100", help="refuse when sizes over this factor are within tolerance")
+    o.add_argument("--law-options", default=None, metavar="K=V,...", help="options of the law, e.g. bias=false")
+    o.add_argument("--block", default="128", help="Sun: block size (default 128)")
+    o.add_argument("--G", default="128", help="Chen: group size (default 128)")
+    r = o.add_argument_group("regression laws (sketched, sketched-quantized)")
+    r.add_argument("--a", default="2", help="spectrum exponent (default 2)")
+    r.add_argument("--b", default=None, help="source exponent (default a)")
+    r.add_argument("--sigma2", default="1", help="label noise (default 1)")
+    r.add_argument("--gamma", default="0.1", help="initial step size (default 0.1)")
+    r.add_argument("--B", default="1", help="batch size (default 1)")
+    r.add_argument("--quantize", default=None, help="targets quantized at precision P: data,labels,params,acts,grads")
+    r.add_argument("--scheme", default="fp", choices=["fp", "int"], help="fp: eps = 4^-P/4; int: eps = R^2/(2^P-1)^2")
+    r.add_argument("--range", default="4", help="INT range R (default 4)")
+    o.add_argument("--json", action="store_true", help="print JSON")
+    o.set_defaults(func=_cmd_optimize)
 
     ft = sub.add_parser("fit", help="fit a law's constants to your runs (CSV: N, D, precision columns, loss)")
     ft.add_argument("csv", help="CSV file with a header line")

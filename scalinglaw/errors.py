@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AllocationError",
+    "BoundaryOptimumError",
+    "FlatOptimumError",
     "ParameterError",
     "ScalingLawError",
     "UnstableStepError",
@@ -68,3 +71,26 @@ class UnstableStepError(ParameterError):
 
 class UnsupportedConfigurationError(ScalingLawError, ValueError):
     """A valid configuration that the requested method cannot handle (the message says what can)."""
+
+
+class AllocationError(ScalingLawError, ValueError):
+    """An allocation problem without a well-defined answer (the message says why)."""
+
+
+class BoundaryOptimumError(AllocationError):
+    """The optimum sits on a bound of the search: there is no interior minimum."""
+
+    def __init__(self, variable: str, value: float, bound: str, hint: str = "") -> None:
+        self.variable, self.value, self.bound = variable, float(value), bound
+        extra = f"; {hint}" if hint else ""
+        super().__init__(f"no interior minimum: the optimum of {variable} is at the {bound} of the search "
+                         f"({variable}={value:.6g}){extra}")
+
+
+class FlatOptimumError(AllocationError):
+    """The loss is too flat around the optimum to pin the allocation."""
+
+    def __init__(self, variable: str, low: float, high: float, rtol: float) -> None:
+        self.variable, self.low, self.high, self.rtol = variable, float(low), float(high), float(rtol)
+        super().__init__(f"too flat to pin: every {variable} in [{low:.4g}, {high:.4g}] (a factor "
+                         f"{high / low:.3g}) is within {rtol:.2%} of the optimal loss")

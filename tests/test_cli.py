@@ -191,3 +191,49 @@ def test_calibrate_command_runs(capsys):
     assert code == 0
     data = json.loads(out)
     assert data["sgd"]["test"]["min"] >= 1.0
+
+
+# ---------------------------------------------------------------------------------------------- allocation
+def test_optimize_json_keys(capsys):
+    code, out, _ = run(capsys, "optimize", "--law", "kumar", "--budget", "1e22", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"N", "D", "P", "loss", "dominant_term", "method"} <= set(data) and data["method"] == "closed"
+    code, out, _ = run(capsys, "optimize", "--law", "kumar", "--budget", "1e22", "--formats", "int4,int8,bf16",
+                       "--json")
+    assert code == 0 and json.loads(out)["format"] == "int8"
+    code, out, _ = run(capsys, "optimize", "--law", "sketched-quantized", "--budget", "1e12", "--quantize", "data",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and {"M", "N", "P", "loss", "dominant_term", "method"} <= set(data)
+
+
+def test_optimize_frontier_and_plots(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "frontier.png"
+    code, out, _ = run(capsys, "optimize", "--law", "chinchilla:epoch", "--frontier", "1e18:1e24:20", "--plot",
+                       str(png), "--json")
+    assert code == 0 and png.stat().st_size > 1000
+    data = json.loads(out)
+    assert len(data["budgets"]) == 20 and "exponent_N" in data
+    iso, il = tmp_path / "iso.png", tmp_path / "il.png"
+    code, _, _ = run(capsys, "optimize", "--law", "kumar", "--budget", "1e21", "--isoflop", str(iso), "--isoloss",
+                     str(il))
+    assert code == 0 and iso.stat().st_size > 1000 and il.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--law", "kumar", "--budget", "1e10", "--budget-kind", "memory"], "no interior minimum"),
+        (["--law", "chinchilla:epoch", "--budget", "5.76e23", "--flat-factor", "1.2"], "too flat to pin"),
+        (["--law", "kumar", "--budget", "-5"], "--budget must be > 0"),
+        (["--law", "kumar", "--budget", "1e22", "--fix", "Q=3"], "--fix must name one of"),
+        (["--law", "sun", "--budget", "1e22", "--formats", "int8"], "floating-point format"),
+        (["--law", "sgd", "--budget", "1e10"], "no model-size variable"),
+        (["--law", "kumar"], "needs --budget"),
+    ],
+)
+def test_optimize_refusals(capsys, argv, needle):
+    code, out, err = run(capsys, "optimize", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err

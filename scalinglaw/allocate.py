@@ -1,0 +1,946 @@
+r"""Optimal allocation of model size, data and precision under a budget (SPEC §7).
+
+Budgets: training compute :math:`C=k\cdot\mathrm{size}\cdot\mathrm{data}\cdot P` (:math:`k=6/16` for the LLM laws,
+so that :math:`P=16` gives Chinchilla's :math:`6ND`; :math:`C=MNP` bit-operations for the regression model) or
+memory :math:`\mathrm{size}\cdot P` bits; any of size, data or precision can be fixed. Precision is continuous or
+restricted to named formats (``int4``, ``int8``, ``fp8_e4m3``, ``bf16``, ...).
+
+Every law is optimised numerically in log-sizes (a coarse vectorised grid, then L-BFGS-B), which is the
+check for the closed forms where they exist:
+
+* Chinchilla: :math:`N_{\rm opt}=G(C/6)^{\beta/(\alpha+\beta)}` (Hoffmann Eq. 4) [paper];
+* Kumar: :math:`P^*=\arg\max_Pf(P)/P`, then Chinchilla's form with :math:`A\to Af(P^*)^{-\alpha}` [derived in
+  empirical-laws.md §4];
+* Sun: the joint :math:`P_{\rm opt}` (Eq. 25/54) [paper], with :math:`N,D` numeric at that precision;
+* sketched model (Lin et al.): the balance :math:`M^a=N_{\rm eff}\gamma/B` between approximation and bias
+  with :math:`N=C/(MP)`, solved with the Lambert W function (SymPy's solution of the balance equation)
+  [recon].
+
+Refusals are typed: :class:`~scalinglaw.errors.BoundaryOptimumError` when the optimum sits on a bound of the
+search, :class:`~scalinglaw.errors.FlatOptimumError` when every size within a factor ``flat_factor`` gives a
+loss within ``flat_rtol`` of the optimum (the range is stated).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import optimize, special
+
+from . import _checks
+from .errors import BoundaryOptimumError, FlatOptimumError, ParameterError, UnsupportedConfigurationError
+from .laws.base import Law
+
+__all__ = [
+    "Allocation",
+    "AllocationModel",
+    "Frontier",
+    "allocation_model",
+    "frontier",
+    "isoflop",
+    "isoloss",
+    "optimize_allocation",
+]
+
+ROLES = ("size", "data", "precision")
+LOG10_SIZE_BOUNDS = (0.0, 40.0)  # 1 .. 1e40, wide enough that a bound hit means "no interior optimum"
+
+
+@dataclass(frozen=True)
+class Format:
+    """A named number format as the allocation sees it: law inputs for its precision, and its width in bits."""
+
+    name: str
+    bits: float
+    law_precision: float  # the precision the law is evaluated at (inf for "high precision")
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. Sun's E, M; a regression epsilon
+
+
+class AllocationModel(ABC):
+    """How a law maps (size, data, precision) to a loss, and what budget units it uses."""
+
+    labels: ClassVar[dict[str, str]] = {"size": "N", "data": "D", "precision": "P"}
+    compute_constant: ClassVar[float] = 6.0 / 16.0
+    precision_free: bool = True
+    precision_bounds: tuple[float, float] = (1.0, 32.0)
+    fixed_precision: float = 16.0
+    constant_terms: ClassVar[tuple[str, ...]] = ("irreducible",)
+    #: whether :meth:`closed` is the exact optimum of the law (else an asymptotic form, reported as a check)
+    closed_is_exact: ClassVar[bool] = True
+    #: search: log10 bounds of size and data, grid resolution, and whether to polish with L-BFGS-B
+    size_bounds: tuple[float, float] = LOG10_SIZE_BOUNDS
+    grid_1d: int = 400
+    grid_2d: tuple[int, int] = (160, 64)
+    refine: bool = True
+
+    def __init__(self, law: Law) -> None:
+        self.law = law
+
+    @property
+    def name(self) -> str:
+        """Name reported in results (the law's)."""
+        return self.law.name
+
+    @abstractmethod
+    def raw_loss(self, size: np.ndarray, data: np.ndarray, P: np.ndarray, extra: dict[str, float] | None = None
+                 ) -> np.ndarray:
+        """Vectorised loss; ``inf`` outside the law's domain (never raises)."""
+
+    @abstractmethod
+    def terms(self, size: float, data: float, P: float, extra: dict[str, float] | None = None) -> dict[str, float]:
+        """The law's terms at one point (validated)."""
+
+    def format(self, name: str) -> Format:
+        """Map a named format onto this law's precision (raises for formats the law does not cover)."""
+        from .quantize import parse_quantizer
+
+        q = parse_quantizer(name, name="--formats")
+        if q is None:
+            raise ParameterError("--formats", name, "name a number format (int4, int8, fp8_e4m3, bf16, ...)")
+        bits = float(getattr(q, "bits", 0) or (q.exp_bits + q.man_bits + 1))
+        return Format(name=name, bits=bits, law_precision=bits)
+
+    def closed(self, budget: np.ndarray, kind: str, fixed: dict[str, float]) -> dict[str, np.ndarray] | None:
+        """Closed-form optimum (vectorised over budgets) or ``None`` where there is none."""
+        return None
+
+    def reference(self, budget: float, kind: str) -> dict[str, Any]:
+        """Extra published/reconstructed predictions to report beside the optimum (none by default)."""
+        return {}
+
+
+# ------------------------------------------------------------------------------------------- LLM laws
+class ChinchillaModel(AllocationModel):
+    """Chinchilla (no precision): compute :math:`6ND`, i.e. :math:`P=16` in :math:`\\tfrac{6}{16}NDP`."""
+
+    precision_free = False
+    fixed_precision = 16.0
+
+    def raw_loss(self, size, data, P, extra=None):
+        c = self.law.constants
+        with np.errstate(all="ignore"):
+            out = c["E"] + c["A"] * size ** (-c["alpha"]) + c["B"] * data ** (-c["beta"])
+        return np.where(np.isfinite(out), out, np.inf)
+
+    def terms(self, size, data, P, extra=None):
+        return {k: float(v) for k, v in self.law.breakdown(N=size, D=data).items()}
+
+    def closed(self, budget, kind, fixed):
+        if kind != "compute" or set(fixed) - {"P"}:
+            return None
+        P = fixed.get("P", self.fixed_precision)
+        N, D = self.law.compute_optimal(budget * 16.0 / P)  # C = 6/16 N D P  <=>  6 N D = 16 C / P
+        return {"size": N, "data": D, "precision": np.full_like(N, P)}
+
+
+class KumarModel(AllocationModel):
+    """Kumar et al. with tied precision :math:`P_w=P_a=P_{kv}=P`, no post-training quantization."""
+
+    def __init__(self, law: Law) -> None:
+        super().__init__(law)
+        self.precision_bounds = (law._tied_lower_bound(), 16.0)
+        self.fixed_precision = 16.0
+        self._fn = law.compile()
+        self._consts = law._constant_args()
+
+    def raw_loss(self, size, data, P, extra=None):
+        P = np.asarray(extra["law_precision"] if extra else P, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            out = self._fn(size, data, P, P, P, np.inf, *self._consts)
+        ok = (P > self.precision_bounds[0]) | np.isinf(P)
+        return np.where(ok & np.isfinite(out), out, np.inf)
+
+    def terms(self, size, data, P, extra=None):
+        P = extra["law_precision"] if extra else P
+        return {k: float(v) for k, v in self.law.breakdown(N=size, D=data, P=P).items()}
+
+    def format(self, name: str) -> Format:
+        f = super().format(name)
+        if name.lower() in ("bf16", "fp16", "fp32", "bfloat16", "float16", "float32"):
+            # high precision: N_eff = N (empirical-laws.md §3), but it costs its bits
+            return Format(name=name, bits=f.bits, law_precision=math.inf)
+        return f
+
+    def closed(self, budget, kind, fixed):
+        if kind != "compute" or set(fixed) - {"P"}:
+            return None
+        N, D, P = self.law.compute_optimal(budget, P=fixed.get("P"))
+        return {"size": N, "data": D, "precision": P}
+
+
+class SunModel(AllocationModel):
+    """Sun et al.'s FP law with the loss-optimal layout at each precision (continuous :math:`E,M`)."""
+
+    precision_bounds = (2.0, 32.0)
+
+    def __init__(self, law: Law, block: float = 128.0) -> None:
+        super().__init__(law)
+        self.block = _checks.greater("block", block, 1.0)
+        self._fn = law.compile()
+        self._consts = law._constant_args()
+        c = law.constants
+        self._share = c["nu"] / (c["delta"] + c["nu"])
+
+    def layout(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous optimal layout (Eq. 19/31): :math:`M=\\nu P/(\\delta+\\nu)-0.5`, :math:`E=P-1-M`."""
+        M = self._share * P - 0.5
+        return P - 1.0 - M, M
+
+    def raw_loss(self, size, data, P, extra=None):
+        if extra and "E" in extra:
+            E, M = extra["E"], extra["M"]
+        else:
+            E, M = self.layout(np.asarray(P, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            out = self._fn(size, data, E, M, self.block, *self._consts)
+        ok = (np.asarray(E) >= 0) & (np.asarray(M) >= 0)
+        return np.where(ok & np.isfinite(out), out, np.inf)
+
+    def terms(self, size, data, P, extra=None):
+        if extra and "E" in extra:
+            E, M = extra["E"], extra["M"]
+        else:
+            E, M = (float(x) for x in self.layout(np.float64(P)))
+        return {k: float(v) for k, v in self.law.breakdown(N=size, D=data, E=E, M=M, B=self.block).items()}
+
+    def format(self, name: str) -> Format:
+        from .quantize import FloatFormat, parse_quantizer
+
+        q = parse_quantizer(name, name="--formats")
+        if not isinstance(q, FloatFormat):
+            raise ParameterError("--formats", name, "be a floating-point format for Sun et al.'s law (e.g. fp8_e4m3)")
+        bits = float(q.exp_bits + q.man_bits + 1)
+        return Format(name=name, bits=bits, law_precision=bits, extra={"E": float(q.exp_bits), "M": float(q.man_bits)})
+
+    def closed(self, budget, kind, fixed):
+        if kind != "compute" or fixed:
+            return None
+        return {"precision": self.law.optimal_precision(budget, self.block)}
+
+
+class ChenModel(AllocationModel):
+    """Chen et al.'s QAT law (W4A4 by default): precision fixed at 4 bits, group size ``G`` an option."""
+
+    precision_free = False
+    fixed_precision = 4.0
+
+    def __init__(self, law: Law, G: float = 128.0) -> None:
+        super().__init__(law)
+        self.G = _checks.as_float("G", G)
+        self._fn = law.compile()
+        self._consts = law._constant_args()
+
+    def raw_loss(self, size, data, P, extra=None):
+        with np.errstate(all="ignore"):
+            out = self._fn(size, data, self.G, *self._consts)
+        return np.where(np.isfinite(out), out, np.inf)
+
+    def terms(self, size, data, P, extra=None):
+        return {k: float(v) for k, v in self.law.breakdown(N=size, D=data, G=self.G).items()}
+
+
+# ------------------------------------------------------------------------------------------- regression
+class RegressionModel(AllocationModel):
+    r"""The sketched model: size :math:`M`, data :math:`N` samples, precision :math:`P` bits, :math:`C=MNP`.
+
+    Quantized targets (``quantize``) share the precision :math:`P` through the bits-to-:math:`\epsilon` map of
+    SPEC §2 [derived]: ``scheme="fp"`` (multiplicative, :math:`P` mantissa bits) :math:`\epsilon=4^{-P}/4`;
+    ``scheme="int"`` (additive, :math:`P` bits on :math:`[-R,R]`) :math:`\epsilon=R^2/(2^P-1)^2`. Named formats use
+    their own class and :math:`\epsilon` (INT at range :math:`R`) and their width for the budget.
+    """
+
+    labels: ClassVar[dict[str, str]] = {"size": "M", "data": "N", "precision": "P"}
+    compute_constant: ClassVar[float] = 1.0
+    constant_terms: ClassVar[tuple[str, ...]] = ()
+    closed_is_exact: ClassVar[bool] = False
+    precision_bounds = (1.0, 32.0)
+    fixed_precision = 32.0
+
+    def __init__(self, *, a: float = 2.0, b: float | None = None, sigma2: float = 1.0, gamma: float = 0.1,
+                 B: float = 1.0, quantize: Sequence[str] = (), scheme: str = "fp", range_: float = 4.0,
+                 constants: str | None = None) -> None:
+        from .laws.registry import get_law
+        from .laws.regression import EPS_NAMES, QUANT_TARGETS
+
+        self.quantize = tuple(quantize)
+        for t in self.quantize:
+            _checks.choice("--quantize", t, QUANT_TARGETS)
+        self.scheme = _checks.choice("--scheme", scheme, ["fp", "int"])
+        self.range = _checks.positive("--range", range_)
+        self.precision_free = bool(self.quantize)
+        kind = "multiplicative" if self.scheme == "fp" else "additive"
+        if self.quantize:
+            law = get_law("sketched-quantized" + (f":{constants}" if constants else ""),
+                          **{t: kind for t in self.quantize})
+        else:
+            law = get_law("sketched" + (f":{constants}" if constants else ""))
+        super().__init__(law)
+        self.inputs = {"a": _checks.greater("--a", a, 1.0), "b": a if b is None else _checks.greater("--b", b, 1.0),
+                       "sigma2": _checks.nonnegative("--sigma2", sigma2), "gamma": _checks.positive("--gamma", gamma),
+                       "B": _checks.as_float("--B", B), "d": math.inf}
+        self._eps_names = [EPS_NAMES[t] for t in self.quantize]
+        self._fn = law.compile()
+        self._consts = law._constant_args()
+        self._order = [v.name for v in law.variables]
+
+    def epsilon(self, P: np.ndarray) -> np.ndarray:
+        """:math:`\\epsilon(P)` of the continuous precision (see the class docstring)."""
+        P = np.asarray(P, dtype=np.float64)
+        if self.scheme == "fp":
+            return 0.25 * np.exp(-P * math.log(4.0))
+        return self.range**2 / np.expm1(P * math.log(2.0)) ** 2
+
+    def _args(self, size, data, P, extra):
+        eps = extra["eps"] if extra and "eps" in extra else self.epsilon(P)
+        vals = {**self.inputs, "M": size, "N": data}
+        for v in self.law.variables:
+            if v.name.startswith("eps_"):
+                vals[v.name] = eps if v.name in self._eps_names else 0.0
+        return [vals[n] for n in self._order]
+
+    def raw_loss(self, size, data, P, extra=None):
+        with np.errstate(all="ignore"):
+            out = self._fn(*self._args(size, data, P, extra), *self._consts)
+        ok = (np.asarray(data) >= 2) & (np.asarray(size) >= 1)
+        return np.where(ok & np.isfinite(out), out, np.inf)
+
+    def terms(self, size, data, P, extra=None):
+        args = self._args(size, data, P, extra)
+        return {k: float(v) for k, v in self.law.breakdown(**dict(zip(self._order, args, strict=True))).items()}
+
+    def format(self, name: str) -> Format:
+        from .quantize import parse_quantizer
+
+        q = parse_quantizer(name, name="--formats")
+        if q is None:
+            raise ParameterError("--formats", name, "name a number format")
+        if q.kind == "int" and getattr(q, "range", None) is None:
+            q = parse_quantizer(f"{name}:range={self.range}", name="--formats")
+        ideal = q.idealized_scheme()
+        want = "multiplicative" if self.scheme == "fp" else "additive"
+        got = "multiplicative" if ideal.kind.startswith("multiplicative") else "additive"
+        if got != want:
+            raise ParameterError("--formats", name,
+                                 f"be a {self.scheme.upper()} format to match --scheme {self.scheme}")
+        bits = float(getattr(q, "bits", 0) or (q.exp_bits + q.man_bits + 1))
+        return Format(name=name, bits=bits, law_precision=bits, extra={"eps": float(ideal.epsilon)})
+
+    def closed(self, budget, kind, fixed):
+        r"""First-order condition of the asymptotic law (tails :math:`\sum_{i>x}i^{-b}\approx x^{1-b}/(b-1)`,
+        variance and the slow :math:`\log_2N` treated as constants) [derived]: with
+        :math:`k^*=(N_{\rm eff}\gamma/B)^{1/a}` and :math:`N=C/(MP)`, :math:`\partial_ML=0` gives
+        :math:`M=\rho k^*`, :math:`\rho=\max\{1,(ac_A/c_B)^{1/(b-1)}\}`, i.e.
+        :math:`M^{a+1}\log_2\frac{C}{MP}=\rho^a\frac{\gamma C}{BP}`, solved with the Lambert W function.
+        Lin et al.'s :math:`M^*\eqsim(C/\log C)^{1/(a+1)}` [paper] is its leading order."""
+        if self.quantize or kind != "compute" or set(fixed) - {"P"}:
+            return None
+        P = fixed.get("P", self.fixed_precision)
+        a, b, g, B = self.inputs["a"], self.inputs["b"], self.inputs["gamma"], self.inputs["B"]
+        c = self.law.constants
+        rho = max(1.0, (a * c["c_approximation"] / c["c_bias"]) ** (1.0 / (b - 1.0)))
+        # v = ln N solves v e^{-(a+1) v} = K (Lambert W, branch -1)
+        K = rho**a * (budget * g / (P * B)) * math.log(2.0) * (P / budget) ** (a + 1)
+        z = -(a + 1) * K
+        with np.errstate(all="ignore"):
+            v = -np.real(special.lambertw(z, k=-1)) / (a + 1)
+        N = np.exp(v)
+        M = budget / (P * N)
+        ok = (z > -1 / math.e) & np.isfinite(M)
+        return {"size": np.where(ok, M, np.nan), "data": np.where(ok, N, np.nan), "precision": np.full_like(N, P)}
+
+    def reference(self, budget: float, kind: str) -> dict[str, Any]:
+        if not self.quantize or kind != "compute":
+            return {}
+        a = self.inputs["a"]
+        return {"recon_precision": (a - 1) / (a + 1) * math.log(budget, 4),
+                "recon_precision_note": "SPEC §7 [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
+
+
+class ExactModel(RegressionModel):
+    r"""The sketched model optimised with the *exact engine* as the objective (no closed form).
+
+    Each point is an exact risk (geometric decay, last iterate, :math:`d=\infty` with an 8M-coordinate proxy,
+    ``sketch_draws`` sketches), so the search is a coarse grid: log-spaced model sizes :math:`M\le10^3`,
+    integer precisions, :math:`N=C/(MP)` rounded to a multiple of :math:`B`. Costly; meant to check the laws.
+    """
+
+    size_bounds = (0.3, 2.5)
+    grid_1d = 12
+    grid_2d = (10, 10)
+    refine = False
+
+    def __init__(self, *, sketch_draws: int = 1, sketch_seed: int = 0, **options: Any) -> None:
+        super().__init__(**options)
+        self.sketch_draws = _checks.integer("sketch_draws", sketch_draws, minimum=1)
+        self.sketch_seed = _checks.integer("sketch_seed", sketch_seed, minimum=0)
+        self._cache: dict[tuple[int, int, float], float] = {}
+
+    @property
+    def name(self) -> str:
+        return "exact"
+
+    def _point(self, M: float, N: float, P: float, extra: dict[str, float] | None) -> float:
+        from .errors import UnstableStepError
+        from .exact import exact_risk
+        from .problem import make_problem
+
+        if not (M >= 1 and N >= 2 and math.isfinite(M) and math.isfinite(N)):
+            return math.inf
+        B = int(self.inputs["B"])
+        m = max(1, round(M))
+        n = max(2, round(N / B)) * B
+        eps = float(extra["eps"]) if extra and "eps" in extra else float(self.epsilon(np.float64(P)))
+        key = (m, n, round(eps, 15))
+        if key not in self._cache:
+            scheme = "multiplicative" if self.scheme == "fp" else "additive"
+            quant = {t: f"{scheme}:{eps!r}" for t in self.quantize}
+            b = self.inputs["b"]
+            try:
+                p = make_problem(a=self.inputs["a"], d="inf", M=m, N=n, B=B, gamma=self.inputs["gamma"],
+                                 sigma2=self.inputs["sigma2"], schedule="geometric", average="last", target="prior",
+                                 b=None if b == self.inputs["a"] else b, sketch_draws=self.sketch_draws,
+                                 sketch_seed=self.sketch_seed, d_proxy=8 * m, **quant)
+                self._cache[key] = exact_risk(p).excess_risk
+            except (UnstableStepError, ParameterError):
+                self._cache[key] = math.inf
+        return self._cache[key]
+
+    def raw_loss(self, size, data, P, extra=None):
+        size, data, P = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (size, data, P)))
+        out = np.empty(size.shape)
+        for idx in np.ndindex(size.shape):
+            out[idx] = self._point(float(size[idx]), float(data[idx]), float(P[idx]), extra)
+        return out
+
+    def terms(self, size, data, P, extra=None):
+        return {"excess_risk": self._point(size, data, P, extra)}
+
+    def closed(self, budget, kind, fixed):
+        return None
+
+
+def allocation_model(law: str | Law, **options: Any) -> AllocationModel:
+    """The allocation model of a law name (``chinchilla[:set]``, ``kumar``, ``sun``, ``chen``, ``sketched``,
+    ``sketched-quantized``) or law instance. ``options`` go to the model (e.g. ``block`` for Sun, ``G`` for Chen,
+    ``a``, ``gamma``, ``quantize``, ``scheme`` for the regression laws)."""
+    from .laws.registry import get_law
+
+    if isinstance(law, str):
+        name = law.partition(":")[0]
+        if name == "exact":
+            return ExactModel(**options)
+        if name in ("sketched", "sketched-quantized"):
+            constants = law.partition(":")[2] or None
+            return RegressionModel(constants=constants, **options)
+        if name in ("sgd", "sgd-quantized"):
+            raise UnsupportedConfigurationError(
+                f"--law {name} has no model-size variable to allocate (its size is the dimension d); use sketched "
+                "or sketched-quantized")
+        law = get_law(law, **{k: v for k, v in options.items() if k in ("bias", "ptq")})
+        options = {k: v for k, v in options.items() if k not in ("bias", "ptq")}
+    name = law.name
+    if name == "chinchilla":
+        return ChinchillaModel(law)
+    if name == "kumar":
+        return KumarModel(law)
+    if name == "sun":
+        return SunModel(law, **options)
+    if name == "chen":
+        return ChenModel(law, **options)
+    raise UnsupportedConfigurationError(f"no allocation model for law {name}")
+
+
+# ------------------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Allocation:
+    """An optimal allocation (sizes in raw units, precision in bits)."""
+
+    law: str
+    labels: dict[str, str]
+    size: float
+    data: float
+    precision: float
+    format: str | None
+    loss: float
+    terms: dict[str, float]
+    dominant_term: str
+    method: str
+    budget: float
+    budget_kind: str
+    fixed: dict[str, float]
+    flat_range: tuple[float, float]
+    check: dict[str, Any] = field(default_factory=dict)
+    candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    search_point: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        lab = self.labels
+        out: dict[str, Any] = {lab["size"]: self.size, lab["data"]: self.data}
+        if self.format is not None:
+            out["format"] = self.format
+        out[lab["precision"]] = self.precision
+        out.update({"loss": self.loss, "terms": dict(self.terms), "dominant_term": self.dominant_term,
+                    "method": self.method, "budget": self.budget, "budget_kind": self.budget_kind,
+                    "fixed": dict(self.fixed), "law": self.law,
+                    f"{lab['size']}_within_flat_rtol": list(self.flat_range)})
+        if lab["data"] != "N" or lab["size"] != "M":
+            out["data_per_size"] = self.data / self.size
+        if self.check:
+            out["check"] = self.check
+        if self.candidates:
+            out["candidates"] = self.candidates
+        if self.reference:
+            out["reference"] = self.reference
+        return out
+
+
+# ------------------------------------------------------------------------------------------- numeric core
+@dataclass
+class _Var:
+    role: str
+    log: bool
+    lo: float
+    hi: float
+
+
+def _assemble(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], free: list[_Var],
+              x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(size, data, P) from the free variables (arrays along the last axis of ``x``)."""
+    vals: dict[str, Any] = dict(fixed)
+    for i, v in enumerate(free):
+        vals[v.role] = 10.0 ** x[..., i] if v.log else x[..., i]
+    k = model.compute_constant
+    if "precision" not in vals:
+        if kind == "memory" and "size" in vals:
+            vals["precision"] = budget / vals["size"]
+        else:
+            vals["precision"] = np.full(np.shape(x)[:-1], model.fixed_precision)
+    P = np.asarray(vals["precision"], dtype=np.float64)
+    if kind == "compute":
+        if "data" not in vals:
+            vals["data"] = budget / (k * vals["size"] * P)
+        elif "size" not in vals:
+            vals["size"] = budget / (k * vals["data"] * P)
+    elif "size" not in vals:
+        vals["size"] = budget / P
+    shape = np.shape(x)[:-1]
+    return tuple(np.broadcast_to(np.asarray(vals[r], dtype=np.float64), shape).copy()  # type: ignore[return-value]
+                 for r in ("size", "data", "precision"))
+
+
+def _free_variables(model: AllocationModel, kind: str, fixed: dict[str, float]) -> tuple[list[_Var], str | None]:
+    """Free variables after fixing and eliminating one by the budget; returns (vars, eliminated role)."""
+    lo, hi = model.size_bounds
+    roles = [r for r in ROLES if r not in fixed]
+    if not model.precision_free and "precision" in roles:
+        roles.remove("precision")
+    if kind == "compute":
+        eliminated = next((r for r in ("data", "size", "precision") if r in roles), None)
+    else:  # memory: size * P = budget
+        eliminated = next((r for r in ("size", "precision") if r in roles), None)
+        if eliminated is None:
+            raise ParameterError("--fix", "size and precision", "leave size or precision free under a memory budget")
+    if eliminated is not None:
+        roles.remove(eliminated)
+    plo, phi = model.precision_bounds
+    out = [_Var(r, r != "precision", *((lo, hi) if r != "precision" else (plo, phi))) for r in roles]
+    return out, eliminated
+
+
+def _integer_bits(v: _Var) -> np.ndarray:
+    """About ten integer precisions, log-spaced over the bounds (for costly objectives)."""
+    return np.unique(np.round(np.geomspace(max(v.lo, 1.0), v.hi, 10)))
+
+
+def _grid(model: AllocationModel, free: list[_Var]) -> np.ndarray:
+    if not free:
+        return np.zeros((1, 0))
+    if len(free) == 1:
+        v = free[0]
+        if v.role == "precision" and not model.refine:
+            return _integer_bits(v)[:, None]
+        return np.linspace(v.lo, v.hi, model.grid_1d)[:, None]
+    axes = []
+    for v, m in zip(free, model.grid_2d, strict=False):
+        if v.role == "precision" and not model.refine:
+            axes.append(_integer_bits(v))
+        else:
+            axes.append(np.linspace(v.lo, v.hi, m))
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=-1)
+
+
+def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], extra: dict[str, float] | None,
+           x0: np.ndarray | None = None) -> tuple[np.ndarray, float, list[_Var], Any]:
+    """Grid then L-BFGS-B; with a warm start ``x0`` (a neighbouring budget's optimum) a local grid around it."""
+    free, _ = _free_variables(model, kind, fixed)
+
+    def loss(x: np.ndarray) -> np.ndarray:
+        s, d, p = _assemble(model, kind, budget, fixed, free, x)
+        bad = ~((s >= 1) & (d >= 1) & (p > 0)) | (s > 10 ** LOG10_SIZE_BOUNDS[1]) | (d > 10 ** LOG10_SIZE_BOUNDS[1])
+        if "precision" not in fixed and not any(v.role == "precision" for v in free) and model.precision_free:
+            lo, hi = model.precision_bounds
+            bad |= (p < lo) | (p > hi)
+        val = model.raw_loss(s, d, p, extra)
+        return np.where(bad, np.inf, val)
+
+    axes: list[np.ndarray] = []
+    if x0 is not None and model.refine and free and len(x0) == len(free):
+        half = [1.0 if v.log else 1.5 for v in free]
+        axes = [np.clip(np.linspace(c - h, c + h, 41 if v.log else 21), v.lo, v.hi)
+                for c, h, v in zip(x0, half, free, strict=True)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        grid = np.stack([m.ravel() for m in mesh], axis=-1)
+    else:
+        x0 = None
+        grid = _grid(model, free)
+    vals = loss(grid)
+    if not np.any(np.isfinite(vals)):
+        raise ParameterError("--budget", budget, "leave at least one feasible allocation (sizes >= 1 within the law's "
+                                                 "domain)")
+    best = grid[int(np.argmin(vals))]
+    if free and model.refine and x0 is not None:
+        # frontier mode: successive zoomed grids, one vectorised call each (L-BFGS-B's many scalar calls cost more)
+        step = np.array([(ax[1] - ax[0]) if len(ax) > 1 else 1.0 for ax in axes])
+        for _ in range(8):
+            step = step / 4.0
+            local = [np.clip(c + np.arange(-8, 9) * h, v.lo, v.hi) for c, h, v in zip(best, step, free, strict=True)]
+            mesh = np.meshgrid(*local, indexing="ij")
+            zgrid = np.stack([m.ravel() for m in mesh], axis=-1)
+            zvals = loss(zgrid)
+            best = zgrid[int(np.argmin(zvals))]
+        x = best
+    elif free and model.refine:
+        bounds = [(v.lo, v.hi) for v in free]
+        res = optimize.minimize(lambda z: float(loss(z[None, :])[0]), best, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
+        x = res.x if res.fun <= float(loss(best[None, :])[0]) else best
+    else:
+        x = best
+    return x, float(loss(x[None, :])[0]), free, loss
+
+
+def _check_interior(model: AllocationModel, x: np.ndarray, free: list[_Var], kind: str, loss_fn: Any,
+                    best: float) -> None:
+    """Refuse an optimum on a bound, or one the loss does not rise from toward a bound (it keeps decreasing or is
+    flat to rounding there, as with an unlimited data size)."""
+    for i, v in enumerate(free):
+        span = v.hi - v.lo
+        name = model.labels[v.role]
+        hint = ""
+        if v.role == "data" and kind == "memory":
+            hint = f"a memory budget does not limit {name}; fix it with --fix {name}=... or use a compute budget"
+        tol = 0.5 if (not model.refine and v.role == "precision") else 1e-4 * span
+        for bound, label in ((v.lo, "lower bound"), (v.hi, "upper bound")):
+            at_bound = abs(x[i] - bound) < tol
+            if not at_bound and model.refine:
+                probe = x.copy()
+                probe[i] = bound
+                at_bound = float(loss_fn(probe[None, :])[0]) <= best * (1 + 1e-12)
+            if at_bound:
+                raise BoundaryOptimumError(name, 10 ** x[i] if v.log else x[i], label, hint)
+
+
+def _flat_range(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], extra: dict | None,
+                size: float, data: float, P: float, loss: float, rtol: float) -> tuple[float, float]:
+    """Range of the size (other variables re-derived from the budget, precision held) within ``rtol``."""
+    if "size" in fixed:
+        return (size, size)
+    span, points = (6.0, 2401) if model.refine else (1.0, 9)  # costly objectives: a coarse profile
+    logs = np.log10(size) + np.linspace(-span, span, points)
+    s = 10**logs
+    if kind == "compute" and "data" not in fixed:
+        d = budget / (model.compute_constant * s * P)
+    else:
+        d = np.full_like(s, data)
+    p = np.full_like(s, P)
+    if kind == "memory" and "precision" not in fixed:
+        p = budget / s
+    vals = model.raw_loss(s, d, p, extra)
+    ok = vals <= loss * (1 + rtol) + 1e-300
+    idx = np.nonzero(ok)[0]
+    if idx.size == 0:
+        return (size, size)
+    centre = int(np.argmin(np.abs(logs - np.log10(size))))
+    lo = hi = centre
+    while lo > 0 and ok[lo - 1]:
+        lo -= 1
+    while hi < len(ok) - 1 and ok[hi + 1]:
+        hi += 1
+    return (float(s[lo]), float(s[hi]))
+
+
+def _dominant(model: AllocationModel, terms: dict[str, float]) -> str:
+    reducible = {k: v for k, v in terms.items() if k not in model.constant_terms}
+    return max(reducible, key=lambda k: reducible[k]) if reducible else max(terms, key=lambda k: terms[k])
+
+
+def _fixed_roles(model: AllocationModel, fix: dict[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    inv = {v: k for k, v in model.labels.items()}
+    for name, value in (fix or {}).items():
+        if name not in inv:
+            raise ParameterError("--fix", name, "name one of " + ", ".join(model.labels.values()))
+        role = inv[name]
+        if role == "precision":
+            val = _checks.positive(f"--fix {name}", value)
+            lo, hi = model.precision_bounds
+            if model.precision_free and not lo <= val <= hi:
+                raise ParameterError(f"--fix {name}", value,
+                                     f"be within the law's precision domain [{lo:.4g}, {hi:.4g}]")
+        else:
+            val = _checks.positive(f"--fix {name}", value)
+        out[role] = val
+    return out
+
+
+def _one(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], fmt: Format | None,
+         flat_rtol: float, flat_factor: float, check_flat: bool = True, x0: np.ndarray | None = None) -> Allocation:
+    """Numeric optimum at fixed roles; a format fixes the budget's bits and the law's precision inputs."""
+    extra = None
+    fixed = dict(fixed)
+    if fmt is not None:
+        fixed["precision"] = fmt.bits
+        extra = {**fmt.extra, "law_precision": fmt.law_precision}
+    x, loss, free, loss_fn = _solve(model, kind, budget, fixed, extra, x0)
+    if not math.isfinite(loss):
+        raise ParameterError("--budget", budget, "leave a feasible allocation")
+    _check_interior(model, x, free, kind, loss_fn, loss)
+    s, d, p = _assemble(model, kind, budget, fixed, free, x[None, :])
+    size, data, P = float(s[0]), float(d[0]), float(p[0])
+    terms = model.terms(size, data, P, extra)
+    flat = (size, size)
+    if check_flat:
+        flat = _flat_range(model, kind, budget, fixed, extra, size, data, P, loss, flat_rtol)
+        if flat[1] / flat[0] > flat_factor:
+            raise FlatOptimumError(model.labels["size"], flat[0], flat[1], flat_rtol)
+    user_fixed = {model.labels[k]: v for k, v in fixed.items() if fmt is None or k != "precision"}
+    return Allocation(
+        law=model.name, labels=dict(model.labels), size=size, data=data, precision=P,
+        format=fmt.name if fmt is not None else None, loss=loss, terms=terms, dominant_term=_dominant(model, terms),
+        method="numeric", budget=budget, budget_kind=kind, fixed=user_fixed, flat_range=flat, search_point=x,
+    )
+
+
+def optimize_allocation(
+    law: str | Law | AllocationModel,
+    budget: float,
+    *,
+    kind: str = "compute",
+    formats: Sequence[str] | None = None,
+    fix: dict[str, float] | None = None,
+    integer_bits: bool = False,
+    flat_rtol: float = 1e-3,
+    flat_factor: float = 100.0,
+    **options: Any,
+) -> Allocation:
+    """Minimise a law's loss (or risk) under a budget.
+
+    Parameters
+    ----------
+    law : str, Law or AllocationModel
+        ``chinchilla[:set]``, ``kumar``, ``sun``, ``chen``, ``sketched``, ``sketched-quantized`` (or an instance).
+    budget : float
+        Compute (FLOP-equivalents; bit-operations :math:`MNP` for the regression model) or memory (bits).
+    kind : {"compute", "memory"}
+        Budget kind.
+    formats : sequence of str, optional
+        Restrict the precision to these named formats (the best one is reported, every one in ``candidates``).
+    fix : dict, optional
+        Fix variables by their label, e.g. ``{"P": 8}`` or ``{"N": 7e10}``.
+    integer_bits : bool
+        Restrict a continuous precision to integers (grid search over bits).
+    flat_rtol, flat_factor : float
+        Refuse (:class:`FlatOptimumError`) when sizes over a factor ``flat_factor`` are within ``flat_rtol`` of
+        the optimal loss.
+    **options
+        Passed to :func:`allocation_model` when ``law`` is a name.
+
+    Returns
+    -------
+    Allocation
+    """
+    model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
+    kind = _checks.choice("--budget-kind", kind, ["compute", "memory"])
+    budget = _checks.positive("--budget", budget)
+    fixed = _fixed_roles(model, fix)
+    if formats and integer_bits:
+        raise ParameterError("--formats", ",".join(formats), "not be combined with integer bits")
+    if formats:
+        if "precision" in fixed:
+            raise ParameterError("--fix", model.labels["precision"], "not be combined with --formats")
+        candidates = {}
+        best: Allocation | None = None
+        for name in formats:
+            fmt = model.format(name)
+            alloc = _one(model, kind, budget, fixed, fmt, flat_rtol, flat_factor)
+            candidates[name] = {model.labels["size"]: alloc.size, model.labels["data"]: alloc.data, "loss": alloc.loss}
+            if best is None or alloc.loss < best.loss:
+                best = alloc
+        assert best is not None
+        return _replace(best, method="grid (named formats)", candidates=candidates,
+                        reference=model.reference(budget, kind))
+    if integer_bits and model.precision_free and "precision" not in fixed:
+        lo, hi = model.precision_bounds
+        candidates = {}
+        best = None
+        for bits in range(math.ceil(lo + 1e-9), math.floor(hi) + 1):
+            try:
+                alloc = _one(model, kind, budget, {**fixed, "precision": float(bits)}, None, flat_rtol, flat_factor)
+            except ParameterError:
+                continue
+            candidates[str(bits)] = {model.labels["size"]: alloc.size, model.labels["data"]: alloc.data,
+                                     "loss": alloc.loss}
+            if best is None or alloc.loss < best.loss:
+                best = alloc
+        if best is None:
+            raise ParameterError("--budget", budget, "leave a feasible integer precision")
+        best = _replace(best, fixed={k: v for k, v in best.fixed.items() if k != model.labels["precision"]})
+        return _replace(best, method="grid (integer bits)", candidates=candidates,
+                        reference=model.reference(budget, kind))
+    alloc = _one(model, kind, budget, fixed, None, flat_rtol, flat_factor)
+    closed = model.closed(np.asarray([budget]), kind, fixed)
+    reference = model.reference(budget, kind)
+    if closed is None:
+        return _replace(alloc, reference=reference)
+    return _with_closed(model, alloc, closed, kind, budget, fixed, reference)
+
+
+def _with_closed(model: AllocationModel, alloc: Allocation, closed: dict[str, np.ndarray], kind: str, budget: float,
+                 fixed: dict[str, float], reference: dict[str, Any]) -> Allocation:
+    """Report the closed form as the answer when it has size and data; numeric optimum as the check."""
+    numeric = {model.labels["size"]: alloc.size, model.labels["data"]: alloc.data,
+               model.labels["precision"]: alloc.precision, "loss": alloc.loss}
+    if "size" not in closed:  # closed precision only (Sun): optimise size/data at that precision
+        P = float(closed["precision"][0])
+        at = _one(model, kind, budget, {**fixed, "precision": P}, None, 1e-3, math.inf, check_flat=False)
+        check = {"numeric": numeric, "rel_diff_precision": abs(P / alloc.precision - 1),
+                 "rel_diff_loss": abs(at.loss / alloc.loss - 1)}
+        return _replace(at, method="closed (precision) + numeric (size, data)", check=check, reference=reference,
+                        flat_range=alloc.flat_range, fixed=alloc.fixed)
+    size, data, P = (float(closed[r][0]) for r in ROLES)
+    if not math.isfinite(size):
+        return _replace(alloc, reference=reference, check={"closed": "no solution of the balance equation"})
+    loss = float(model.raw_loss(np.array([size]), np.array([data]), np.array([P]))[0])
+    if not model.closed_is_exact:
+        # an asymptotic closed form: the numeric optimum of the full law is the answer, the closed form the check
+        closed_d = {model.labels["size"]: size, model.labels["data"]: data, model.labels["precision"]: P,
+                    "loss": loss}
+        check = {"closed": closed_d, "rel_diff_size": abs(size / alloc.size - 1),
+                 "rel_diff_loss": abs(loss / alloc.loss - 1)}
+        return _replace(alloc, method="numeric (closed form as check)", check=check, reference=reference)
+    terms = model.terms(size, data, P)
+    check = {"numeric": numeric, "rel_diff_size": abs(size / alloc.size - 1),
+             "rel_diff_data": abs(data / alloc.data - 1), "rel_diff_loss": abs(loss / alloc.loss - 1)}
+    return _replace(alloc, size=size, data=data, precision=P, loss=loss, terms=terms,
+                    dominant_term=_dominant(model, terms), method="closed", check=check, reference=reference)
+
+
+def _replace(a: Allocation, **changes: Any) -> Allocation:
+    from dataclasses import replace
+
+    return replace(a, **changes)
+
+
+# ------------------------------------------------------------------------------------------- frontiers
+@dataclass(frozen=True)
+class Frontier:
+    """Optimal allocations over a range of budgets (arrays aligned with ``budgets``)."""
+
+    law: str
+    labels: dict[str, str]
+    budgets: np.ndarray
+    size: np.ndarray
+    data: np.ndarray
+    precision: np.ndarray
+    loss: np.ndarray
+    method: str
+    budget_kind: str
+    numeric_size: np.ndarray | None = None  # brute-force check when the frontier is analytic
+
+    def exponent(self, which: str = "size") -> tuple[float, float]:
+        """Least-squares slope of log(which) against log(budget), and its standard error."""
+        y = np.log(getattr(self, which))
+        x = np.log(self.budgets)
+        ok = np.isfinite(y)
+        (slope, _), cov = np.polyfit(x[ok], y[ok], 1, cov=True)
+        return float(slope), float(math.sqrt(cov[0, 0]))
+
+    def to_dict(self) -> dict[str, Any]:
+        lab = self.labels
+        out = {"law": self.law, "budget_kind": self.budget_kind, "method": self.method,
+               "budgets": self.budgets.tolist(), lab["size"]: self.size.tolist(), lab["data"]: self.data.tolist(),
+               lab["precision"]: self.precision.tolist(), "loss": self.loss.tolist(),
+               f"exponent_{lab['size']}": self.exponent("size")[0]}
+        if self.numeric_size is not None:
+            out[f"numeric_{lab['size']}"] = self.numeric_size.tolist()
+        return out
+
+
+def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.ndarray, *, kind: str = "compute",
+             fix: dict[str, float] | None = None, check: bool = False, **options: Any) -> Frontier:
+    """The optimal allocation as a function of the budget.
+
+    Vectorised closed form where the law has one (``check=True`` adds the brute-force numeric optimum at every
+    budget); numeric optimisation otherwise.
+    """
+    model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
+    kind = _checks.choice("--budget-kind", kind, ["compute", "memory"])
+    C = _checks.as_array("--frontier", budgets).ravel()
+    if np.any(~(C > 0)):
+        raise ParameterError("--frontier", float(C[~(C > 0)][0]), "contain only positive budgets")
+    fixed = _fixed_roles(model, fix)
+    closed = model.closed(C, kind, fixed) if model.closed_is_exact else None
+    if closed is not None and "size" in closed:
+        s, d, p = (np.asarray(closed[r], dtype=np.float64) for r in ROLES)
+        loss = model.raw_loss(s, d, p)
+        numeric = None
+        if check:
+            numeric = np.array([_one(model, kind, float(c), fixed, None, 1e-3, math.inf, check_flat=False).size
+                                for c in C])
+        return Frontier(model.name, dict(model.labels), C, s, d, p, loss, "closed", kind, numeric)
+    allocs: list[Allocation] = []
+    for c in C:  # warm start from the previous budget's optimum
+        x0 = allocs[-1].search_point if allocs else None
+        allocs.append(_one(model, kind, float(c), fixed, None, 1e-3, math.inf, check_flat=False, x0=x0))
+    return Frontier(model.name, dict(model.labels), C, np.array([a.size for a in allocs]),
+                    np.array([a.data for a in allocs]), np.array([a.precision for a in allocs]),
+                    np.array([a.loss for a in allocs]), "numeric", kind)
+
+
+def isoflop(law: str | Law | AllocationModel, budgets: Sequence[float], *, precision: float | None = None,
+            points: int = 200, span: float = 3.0, **options: Any) -> dict[str, Any]:
+    """isoFLOP curves: loss against size at fixed compute (data from the budget), precision held fixed.
+
+    ``precision`` defaults to the optimal precision at each budget. Returns the size grids, the losses and the
+    minimum of each curve.
+    """
+    model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
+    curves = []
+    for c in budgets:
+        opt = optimize_allocation(model, float(c), fix=None if precision is None else
+                                  {model.labels["precision"]: precision}, flat_factor=math.inf)
+        P = precision if precision is not None else opt.precision
+        sizes = opt.size * np.logspace(-span, span, points)
+        data = float(c) / (model.compute_constant * sizes * P)
+        loss = model.raw_loss(sizes, data, np.full_like(sizes, P))
+        curves.append({"budget": float(c), "precision": float(P), "size": sizes, "loss": loss,
+                       "min_size": opt.size, "min_loss": opt.loss})
+    return {"law": model.name, "labels": dict(model.labels), "curves": curves}
+
+
+def isoloss(law: str | Law | AllocationModel, *, data: float, sizes: np.ndarray, precisions: np.ndarray,
+            **options: Any) -> dict[str, Any]:
+    """Loss over a (size, precision) grid at fixed data: the iso-loss contours of a memory budget
+    :math:`\\mathrm{size}\\cdot P`."""
+    model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
+    S, P = np.meshgrid(np.asarray(sizes, dtype=float), np.asarray(precisions, dtype=float), indexing="xy")
+    loss = model.raw_loss(S, np.full_like(S, _checks.positive("data", data)), P)
+    return {"law": model.name, "labels": dict(model.labels), "size": S, "precision": P, "loss": loss,
+            "data": data}

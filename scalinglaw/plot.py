@@ -1,0 +1,120 @@
+"""Figures (matplotlib is the optional ``plot`` extra): every function takes ``ax=None`` and returns the Axes.
+
+Allocation figures the field expects (ENGINEERING.md): frontiers (analytic against brute force), isoFLOP
+curves with the minimum marked, iso-loss contours in (size, bits) under a memory budget, optimal bits against
+compute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ScalingLawError
+
+__all__ = ["plot_bits_vs_compute", "plot_frontier", "plot_isoflop", "plot_isoloss", "pyplot", "save"]
+
+
+def pyplot() -> Any:
+    """Import matplotlib's pyplot with a non-interactive back end, or explain how to get it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ScalingLawError("figures need matplotlib: pip install 'scalinglaw[plot]'") from None
+    return plt
+
+
+def _axes(ax: Any) -> Any:
+    if ax is not None:
+        return ax
+    plt = pyplot()
+    _, ax = plt.subplots(figsize=(6.4, 4.4))
+    return ax
+
+
+def save(ax: Any, path: str) -> str:
+    """Save the figure of ``ax`` to ``path`` (PNG, 150 dpi) and close it."""
+    plt = pyplot()
+    fig = ax.figure
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def plot_frontier(fr: Any, ax: Any = None) -> Any:
+    """Optimal size and data against the budget (log-log), with the fitted exponents in the legend; the
+    brute-force numeric optimum is overlaid when the frontier is analytic."""
+    ax = _axes(ax)
+    lab = fr.labels
+    for which, style in (("size", "-"), ("data", "--")):
+        y = getattr(fr, which)
+        slope = float(np.polyfit(np.log(fr.budgets), np.log(y), 1)[0])
+        ax.loglog(fr.budgets, y, style, label=f"{lab[which]}* ({fr.method}), slope {slope:.3f}")
+    if fr.numeric_size is not None:
+        ax.loglog(fr.budgets, fr.numeric_size, "o", mfc="none", ms=5, label=f"{lab['size']}* brute force")
+    ax.set_xlabel(f"{fr.budget_kind} budget")
+    ax.set_ylabel("optimal size / data")
+    ax.set_title(f"{fr.law}: compute-optimal frontier")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_isoflop(curves: dict[str, Any], ax: Any = None) -> Any:
+    """Loss against size at fixed compute, one curve per budget, minima marked."""
+    ax = _axes(ax)
+    lab = curves["labels"]
+    for c in curves["curves"]:
+        ok = np.isfinite(c["loss"])
+        line = ax.semilogx(c["size"][ok], c["loss"][ok], label=f"C = {c['budget']:.2g}")[0]
+        ax.plot([c["min_size"]], [c["min_loss"]], "o", color=line.get_color())
+    ax.set_xlabel(f"{lab['size']} (model size)")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{curves['law']}: isoFLOP curves (minimum marked)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_isoloss(grid: dict[str, Any], ax: Any = None, memory_budgets: Any = None, levels: int = 12) -> Any:
+    """Iso-loss contours in (size, bits) at fixed data, with memory budgets size x bits as dashed lines."""
+    ax = _axes(ax)
+    lab = grid["labels"]
+    S, P, L = grid["size"], grid["precision"], grid["loss"]
+    finite = np.isfinite(L)
+    Lm = np.where(finite, L, np.nan)
+    # levels spread over the reducible loss (geometric above the minimum), so the interesting valley is resolved
+    lo = float(np.nanmin(Lm))
+    excess = np.nanquantile(Lm - lo, [0.02, 0.9])
+    lv = lo + np.geomspace(max(excess[0], 1e-12), max(excess[1], 2e-12), levels)
+    cs = ax.contour(S, P, Lm, levels=np.unique(lv))
+    ax.clabel(cs, fontsize=7, fmt="%.3g")
+    ax.set_xscale("log")
+    if memory_budgets is not None:
+        s = np.unique(S)
+        for m in np.atleast_1d(memory_budgets):
+            ax.plot(s, m / s, "k--", lw=0.8)
+        ax.plot([], [], "k--", lw=0.8, label="memory budget size x bits")
+        ax.legend(fontsize=8)
+    ax.set_ylim(np.nanmin(P), np.nanmax(P))
+    ax.set_xlabel(f"{lab['size']} (model size)")
+    ax.set_ylabel(f"{lab['precision']} (bits)")
+    ax.set_title(f"{grid['law']}: iso-loss contours at {lab['data']} = {grid['data']:.3g}")
+    return ax
+
+
+def plot_bits_vs_compute(fr: Any, ax: Any = None, reference: Any = None) -> Any:
+    """Optimal precision against compute (log x), with the fitted slope in bits per decade."""
+    ax = _axes(ax)
+    slope = float(np.polyfit(np.log10(fr.budgets), fr.precision, 1)[0])
+    ax.semilogx(fr.budgets, fr.precision, "-", label=f"optimal bits, {slope:.3f} bits/decade")
+    if reference is not None:
+        ax.semilogx(fr.budgets, reference, ":", label="reconstructed (a-1)/(a+1) log4 C")
+    ax.set_xlabel("compute budget")
+    ax.set_ylabel(f"optimal {fr.labels['precision']} (bits)")
+    ax.set_title(f"{fr.law}: optimal precision against compute")
+    ax.legend(fontsize=8)
+    return ax
