@@ -448,6 +448,27 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
               f"{model.labels['size']}* = {fr_out['exponent_' + model.labels['size']]:.4f}")
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import run
+
+    result = run(quick=args.quick)
+    if args.json:
+        _print_json(result)
+        return
+    ex, sim, comp = result["exact"], result["simulator"], result["compiled"]
+    print("scalinglaw bench (best of repeated wall-clock runs on this machine)")
+    print(_table([
+        (f"exact_n_ratio  (d={ex['d']}: N={ex['N_large']:.0e} vs {ex['N_small']:.0e}; target <= 2)", ex["ratio"]),
+        ("  seconds at the large N (target <= 1)", ex["seconds_large"]),
+        ("  max relative difference against the recursion (target <= 1e-10)", ex["max_rel_diff_vs_recursion"]),
+        (f"sim_over_rng  (d={sim['d']}, {sim['reps']} replicas, {sim['steps']} steps; target <= 2)", sim["ratio"]),
+        (f"compiled_over_numpy  ({comp['points']} points; target <= 1.5)", comp["ratio"]),
+        ("100-budget frontier, closed form (s)", result["frontier"]["closed"]["seconds"]),
+        ("frontier, numeric search (s)", result["frontier"]["numeric"]["seconds"]),
+        ("scalinglaw --help (s)", result["help"]["seconds"]),
+    ]))
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import CALIBRATED_LAWS, calibrate, write
 
@@ -470,6 +491,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
     problem = _problem_from_args(args)
+    import numpy as np
+
     from . import _checks
     from .simulate import simulate
 
@@ -483,10 +506,14 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
             from distributed import Client
         except ImportError:
             _fail("--dask needs the 'dask' extra: pip install 'scalinglaw[dask]'")
-        client = Client(args.dask)
+        try:
+            client = Client(args.dask, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            _fail(f"--dask could not reach a dask.distributed scheduler at {args.dask!r}: {exc}")
         executor = client.get_executor()
     try:
         result = simulate(problem, reps=reps, seed=seed, workers=workers, executor=executor,
+                          dtype=np.float32 if args.float32 else np.float64,
                           progress=not args.json and sys.stderr.isatty())
     finally:
         if client is not None:
@@ -594,6 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--json", action="store_true", help="print JSON")
     ft.set_defaults(func=_cmd_fit)
 
+    bn = sub.add_parser("bench", help="measure the speed ratios (exact_n_ratio, sim_over_rng, compiled_over_numpy)")
+    bn.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not the reference numbers)")
+    bn.add_argument("--json", action="store_true", help="print JSON")
+    bn.set_defaults(func=_cmd_bench)
+
     c = sub.add_parser("calibrate", help="refit the closed forms' constants against the exact engine")
     c.add_argument("--out", default=None, help="write the calibration file here (scalinglaw/data/calibration.json)")
     c.add_argument("--laws", default=None, help="comma-separated subset of the regression laws")
@@ -606,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", default="0", help="seed (default 0)")
     s.add_argument("--workers", default=None, help="local worker processes (default: serial)")
     s.add_argument("--dask", default=None, metavar="ADDRESS", help="run on a dask.distributed scheduler")
+    s.add_argument("--float32", action="store_true",
+                   help="draw and compute in float32 (faster, half the memory; float32 rounding)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=_cmd_simulate)
     return parser

@@ -54,6 +54,41 @@ def test_simulate_json_agrees_with_predict(capsys):
     assert json.loads(again)["excess_risk_mean"] == sim["excess_risk_mean"]  # parallel == serial
 
 
+def test_simulate_on_a_dask_address_is_bit_identical(capsys):
+    distributed = pytest.importorskip("distributed")
+    flags = ["--d", "12", "--N", "120", "--gamma", "0.2", "--data", "int8", "--reps", "64", "--seed", "9", "--json"]
+    _, serial, _ = run(capsys, "simulate", *flags)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
+                                       dashboard_address=None)
+    with cluster:
+        code, dasked, _ = run(capsys, "simulate", *flags, "--dask", cluster.scheduler_address)
+    assert code == 0
+    for key in ("excess_risk_mean", "excess_risk_sem", "risk_mean"):
+        assert json.loads(dasked)[key] == json.loads(serial)[key], key
+
+
+def test_simulate_float32_agrees_with_exact(capsys):
+    flags = ["--a", "1.5", "--d", "32", "--N", "400", "--gamma", "0.2", "--acts", "multiplicative:0.1"]
+    _, out, _ = run(capsys, "predict", "--method", "exact", *flags, "--json")
+    exact = json.loads(out)["excess_risk"]
+    code, out, _ = run(capsys, "simulate", *flags, "--reps", "2000", "--seed", "4", "--float32", "--json")
+    sim = json.loads(out)
+    assert code == 0 and any("float32" in note for note in sim["notes"])
+    assert abs(sim["excess_risk_mean"] - exact) < 3 * sim["excess_risk_sem"]  # tolerance: 3 standard errors
+
+
+def test_bench_quick_json_has_the_headline_keys(capsys):
+    """Smoke test of the benchmark command (its ratios are measurements, not asserted); the exact-engine
+    agreement with the recursion is a correctness check and is asserted."""
+    code, out, _ = run(capsys, "bench", "--quick", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("exact_n_ratio", "sim_over_rng", "compiled_over_numpy"):
+        assert data[key] > 0
+    assert data["exact"]["max_rel_diff_vs_recursion"] < 1e-10
+    assert data["compiled"]["max_rel_diff"] < 1e-12
+
+
 def test_simulate_table(capsys):
     code, out, _ = run(capsys, "simulate", "--d", "8", "--N", "50", "--reps", "16")
     assert code == 0 and "standard error" in out

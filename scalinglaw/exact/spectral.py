@@ -20,7 +20,9 @@ Every quantity the outputs need (the state after :math:`n` steps, :math:`\sum_{s
 contraction factors, evaluated stably by :mod:`~scalinglaw.exact.divdiff`. Pairs :math:`(j,m)` far from
 resonance (:math:`|p_j-D_m|\ge\tau\max(k_j,1-D_m,1/n)`) are split by partial fractions into plain geometric
 modes (one matrix product); near-resonant pairs keep the divided-difference form. The cost is
-:math:`O(d^3)` for the eigendecomposition and one matrix product, and :math:`O(d^2)` otherwise, per phase.
+:math:`O(d^2)` per phase for the eigendecomposition (secular equation, :mod:`~scalinglaw.exact.secular`) and
+the divided differences, plus one :math:`O(d^3)` matrix product (BLAS) when multiplicative noise couples the second
+moments to the mean.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ import numpy as np
 
 from ..dynamics import StepMap
 from .divdiff import divdiff1, divdiff2, powc
+from .secular import eig_diag_minus_rank_one
 from .window import Moments, averaging_window
 
 __all__ = ["PhaseSolver", "spectral_moments"]
 
 #: Relative gap below which a (p_j, D_m) pair is treated as resonant.
 RESONANCE_TOL = 1e-4
+
+
+#: A phase is "slow" when n * (largest rate) is at most this: its Taylor series in n K converges, with rounding
+#: error ~ eps * exp(SLOW_PHASE) (2e-13 at 8), and replaces the near-resonant divided differences that abound there.
+SLOW_PHASE = 8.0
 
 
 class PhaseSolver:
@@ -44,8 +52,15 @@ class PhaseSolver:
         self.step = step
         h = step.mut
         self.e = step.gamma * h  # complements of D
-        K = np.diag(step.kappa) - step.beta * np.outer(h, h)
-        k, U = np.linalg.eigh(K)
+        self.coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0))
+        # the largest rate of K = diag(kappa) - beta h h^T is below max(kappa) (a negative rank-one update)
+        self.max_rate = float(max(np.max(step.kappa), np.max(self.e)))
+
+    def _spectral(self) -> None:
+        if hasattr(self, "U"):
+            return
+        step, h = self.step, self.step.mut
+        k, U = eig_diag_minus_rank_one(step.kappa, step.beta, h)
         self.k, self.U = k, U
         # a_inf = K^{-1} c' by Sherman-Morrison (accurate for slow coordinates, unlike via k)
         z1 = step.c / step.kappa
@@ -53,7 +68,6 @@ class PhaseSolver:
         self.a_inf = z1 + step.beta * z2 * (h @ z1) / (1.0 - step.beta * (h @ z2))
         self.y_inf = U.T @ self.a_inf
         self.eta = U.T @ h
-        self.coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0))
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _coupling(self, m0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -74,6 +88,9 @@ class PhaseSolver:
         Returns ``m``, ``a`` after ``n`` steps and, with ``sums``, ``Sa`` = sum_{s<n} a_s,
         ``Ea`` = sum_{s<n} D^(n-s) a_s and ``Sm`` = sum_{s<n} m_s.
         """
+        if n * self.max_rate <= SLOW_PHASE:
+            return _taylor_segment(self.step, m0, a0, n, sums)
+        self._spectral()
         U, k, e = self.U, self.k, self.e
         D = 1.0 - e
         pn, Dn = powc(k, n), powc(e, n)
@@ -125,6 +142,91 @@ class PhaseSolver:
         if sums:
             out["Sa"], out["Ea"], out["Sm"] = Sa, Ea, m0 * ge
         return out
+
+
+def _taylor_order(nu: float) -> int:
+    r"""Terms for the Taylor series in :math:`nK` with :math:`\|nK\|\le\nu`: the first ``Q`` with
+    :math:`\nu^Q/Q!<10^{-20}`."""
+    q, term = 0, 1.0
+    while term >= 1e-20 or q < 4:
+        q += 1
+        term *= nu / q
+    return q
+
+
+def _taylor_segment(
+    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool
+) -> dict[str, np.ndarray]:
+    r"""The outputs of :meth:`PhaseSolver.segment` for a slow phase (:math:`n\max(k,1-D)\le` ``SLOW_PHASE``)
+    [derived].
+
+    With :math:`A=-K`, :math:`a_s=\sum_q\binom sqA^qa_0+\sum_q\binom s{q+1}A^qc'+\sum_{q,p}\binom s{q+p+1}
+    A^qR'(-E)^p\tilde m_0` (:math:`E=\mathrm{diag}(1-D)`), and the sums over :math:`s` close by Vandermonde's
+    identities: :math:`\sum_{s<n}\binom sr=\binom n{r+1}` and
+    :math:`\sum_{s<n}\binom{n-s}u\binom sr=\binom{n+1}{r+u+1}-[u=0]\binom nr`. Terms are scaled by powers of
+    :math:`n` (:math:`\tilde A=nA`, :math:`\tilde E=-nE`) so they stay of order :math:`1/q!`; :math:`K` and :math:`R'`
+    only enter through :math:`O(d)` matrix-vector products. No eigendecomposition, no resonances, cost independent
+    of :math:`n`.
+    """
+    mut, beta = step.mut, step.beta
+    e = step.gamma * mut
+    Q = _taylor_order(n * max(float(np.max(step.kappa)), float(np.max(e))))
+
+    def Kv(v: np.ndarray) -> np.ndarray:
+        return step.kappa * v - beta * mut * (v @ mut)[..., None]
+
+    def Rv(v: np.ndarray) -> np.ndarray:
+        return step.r * v + mut * (v @ step.rho)[..., None]
+
+    def coef(N: int, r: int) -> float:
+        """C(N, r) / n^r."""
+        out = 1.0
+        for j in range(r):
+            out *= (N - j) / (n * (j + 1.0))
+        return out
+
+    c0 = [coef(n, r) for r in range(Q + 4)]
+    c1 = [coef(n + 1, r) for r in range(Q + 4)]
+    nf = float(n)
+    # powers of the scaled operators
+    T0 = [np.array(a0, dtype=np.float64)]
+    Tc = [np.broadcast_to(step.c, a0.shape).astype(np.float64)]
+    for _ in range(Q):
+        T0.append(-nf * Kv(T0[-1]))
+        Tc.append(-nf * Kv(Tc[-1]))
+    coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0)) and np.any(m0 != 0.0)
+    V: dict[tuple[int, int], np.ndarray] = {}
+    if coupled:
+        w = np.array(m0, dtype=np.float64)
+        for p in range(Q + 1):
+            y = Rv(w)
+            for q in range(Q + 1 - p):
+                V[(q, p)] = y
+                y = -nf * Kv(y)
+            w = -nf * e * w
+    a_n = sum(c0[q] * T0[q] for q in range(Q + 1)) + nf * sum(c0[q + 1] * Tc[q] for q in range(Q + 1))
+    if coupled:
+        a_n = a_n + nf * sum(c0[q + p + 1] * v for (q, p), v in V.items())
+    out = {"m": powc(e, n) * m0, "a": a_n}
+    if not sums:
+        return out
+    Sa = nf * sum(c0[q + 1] * T0[q] for q in range(Q + 1)) + nf * nf * sum(c0[q + 2] * Tc[q] for q in range(Q + 1))
+    if coupled:
+        Sa = Sa + nf * nf * sum(c0[q + p + 2] * v for (q, p), v in V.items())
+    Ea = np.zeros_like(a_n)
+    eu = np.ones_like(e)
+    for u in range(Q + 1):
+        inner = sum((nf * c1[q + u + 1] - (c0[q] if u == 0 else 0.0)) * T0[q] for q in range(Q + 1 - u))
+        inner = inner + sum((nf * nf * c1[q + u + 2] - (nf * c0[q + 1] if u == 0 else 0.0)) * Tc[q]
+                            for q in range(Q + 1 - u))
+        if coupled:
+            inner = inner + sum((nf * nf * c1[q + p + u + 2] - (nf * c0[q + p + 1] if u == 0 else 0.0)) * v
+                                for (q, p), v in V.items() if q + p + u <= Q)
+        Ea = Ea + eu * inner
+        eu = eu * (-nf * e)
+    Sm = nf * sum(c0[p + 1] * (-nf * e) ** p for p in range(Q + 1)) * m0
+    out.update(Sa=Sa, Ea=Ea, Sm=Sm)
+    return out
 
 
 def _step_segment(

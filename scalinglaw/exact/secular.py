@@ -1,0 +1,120 @@
+r"""Eigen-decomposition of a diagonal-minus-rank-one matrix in :math:`O(d^2)` (the secular equation) [derived].
+
+Within a constant-step phase the second-moment map is :math:`P=I-K` with
+:math:`K=\mathrm{diag}(\kappa)-\beta hh^\top` (:mod:`scalinglaw.dynamics`). Its eigenvalues solve the secular
+equation :math:`1-\sum_i\beta h_i^2/(\kappa_i-\lambda)=0`, one root between consecutive poles. For a stable step
+:math:`K` is positive definite, and its inverse is the *positive* diagonal-plus-rank-one matrix
+:math:`K^{-1}=\mathrm{diag}(1/\kappa)+\rho ww^\top`, :math:`w=\sqrt\beta h/\kappa`,
+:math:`\rho=1/(1-\beta\sum_i h_i^2/\kappa_i)` (Sherman-Morrison). LAPACK's ``dlasd4`` solves that form
+:math:`\mathrm{diag}(d^2)+ww^\top` stably and returns the differences :math:`d_i^2-\sigma_j^2` to full relative
+accuracy, so the small eigenvalues of :math:`K` (the slow modes, raised to powers :math:`n\sim10^9`) come out as
+reciprocals of large, accurately computed roots, with full relative accuracy — which a dense ``eigh`` of :math:`K`
+does not guarantee (its error is relative to :math:`\|K\|`). Eigenvectors follow from the Gu-Eisenstat recomputed
+weights :math:`\hat w_i^2=\prod_j(\sigma_j^2-d_i^2)/\prod_{j\ne i}(d_j^2-d_i^2)`, which keeps them orthogonal.
+
+Deflation handles components with negligible weight and (nearly) equal poles, as LAPACK's ``dlaed2`` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy.linalg import lapack
+
+__all__ = ["eig_diag_minus_rank_one"]
+
+
+def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float,
+                                                                                                       float]]]:
+    """Zero the weights that deflate: negligible ones, and one of each pair of (nearly) equal poles (Givens).
+
+    Returns the new weights, a mask of the deflated indices and the rotations applied ``(i, j, c, s)``.
+    """
+    z = z.copy()
+    deflated = np.abs(z) <= tol
+    z[deflated] = 0.0
+    rotations = []
+    idx = np.nonzero(~deflated)[0]
+    for a, b in itertools.pairwise(idx):
+        if kap[b] - kap[a] <= tol * max(1.0, abs(kap[b])) and z[a] != 0.0:
+            r = np.hypot(z[a], z[b])
+            c, s = z[b] / r, z[a] / r
+            z[a], z[b] = 0.0, r
+            rotations.append((int(a), int(b), float(c), float(s)))
+            deflated[a] = True
+    return z, deflated, rotations
+
+
+def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
+
+    Parameters
+    ----------
+    kappa : ndarray
+        The diagonal, any order.
+    beta : float
+        The weight :math:`\beta\ge0` of the rank-one term.
+    h : ndarray
+        The rank-one vector.
+
+    Returns
+    -------
+    k, U : ndarray
+        ``K @ U = U * k``; ``k`` ascending.
+    """
+    kappa = np.asarray(kappa, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    n = kappa.size
+    order = np.argsort(kappa)
+    kap = kappa[order]
+    z0 = np.sqrt(max(beta, 0.0)) * h[order]
+    scale = max(float(np.max(np.abs(kap))), float(z0 @ z0), 1e-300)
+    z, deflated, rotations = _deflate(kap, z0, 8 * np.finfo(float).eps * scale)
+    live = np.nonzero(~deflated)[0]
+    k = np.empty(n)
+    V = np.zeros((n, n))  # eigenvectors in the sorted (and rotated) basis, column j for eigenvalue k[j]
+    k[: deflated.sum()] = kap[deflated]
+    V[np.nonzero(deflated)[0], np.arange(deflated.sum())] = 1.0
+    m = live.size
+    if m:
+        kl, zl = kap[live], z[live]
+        if not np.all(kl > 0) or float(np.sum(zl * zl / kl)) >= 1.0:
+            raise np.linalg.LinAlgError("diag(kappa) - beta h h^T is not positive definite (an unstable step)")
+        # K^{-1} = diag(1/kappa) + rho w w^T, w = z/kappa, rho = 1/(1 - sum z^2/kappa) > 0: dlasd4's positive
+        # form with d = kappa^{-1/2} ascending (kappa descending). No shift, so small gaps keep their accuracy.
+        rev = np.arange(m)[::-1]
+        kr = kl[rev]
+        rho = 1.0 / (1.0 - float(np.sum(zl * zl / kl)))
+        d = 1.0 / np.sqrt(kr)
+        w = np.sqrt(rho) * zl[rev] / kr
+        diff = np.empty((m, m))  # diff[i, j] = d_i^2 - sigma_j^2 = 1/kappa_i - 1/k_j
+        sig2 = np.empty(m)
+        for j in range(m):
+            delta, sigma, work, info = lapack.dlasd4(j, d, w, 1.0)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"dlasd4 failed for root {j} (info={info})")
+            diff[:, j] = delta * work
+            sig2[j] = sigma * sigma
+        kj = 1.0 / sig2
+        # Gu-Eisenstat weights: what_i^2 = prod_j (sigma_j^2 - d_i^2) / prod_{j != i} (d_j^2 - d_i^2), the
+        # denominators from the exact data: d_j^2 - d_i^2 = (kappa_i - kappa_j) / (kappa_i kappa_j)
+        dd = (kr[:, None] - kr[None, :]) / (kr[:, None] * kr[None, :])
+        np.fill_diagonal(dd, 1.0)
+        logw = np.sum(np.log(np.abs(diff)), axis=1) - np.sum(np.log(np.abs(dd)), axis=1)
+        what = np.exp(0.5 * logw) * np.sign(w)
+        vec = what[:, None] / diff  # w_i / (d_i^2 - sigma_j^2)
+        vec /= np.linalg.norm(vec, axis=0, keepdims=True)
+        cols = np.arange(deflated.sum(), n)
+        k[cols] = kj
+        V[live[rev][:, None], cols[None, :]] = vec
+    # undo the rotations (in reverse) and the sort
+    for a, b, cth, sth in reversed(rotations):
+        va, vb = V[a].copy(), V[b].copy()
+        V[a] = cth * va + sth * vb
+        V[b] = -sth * va + cth * vb
+    srt = np.argsort(k)
+    k, V = k[srt], V[:, srt]
+    U = np.empty_like(V)
+    U[order] = V
+    return k, U
