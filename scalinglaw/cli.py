@@ -642,6 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw and compute in float32 (faster, half the memory; float32 rounding)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=_cmd_simulate)
+
+    from .validate.cli import add_parser as add_validate_parser
+
+    add_validate_parser(sub)
     return parser
 
 

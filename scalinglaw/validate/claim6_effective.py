@@ -1,0 +1,315 @@
+r"""Claim 6: effective model and data sizes under quantization (2602.19241).
+
+Claim [paper: 2602.19241; SPEC §8 item 6]: multiplicative quantization keeps :math:`M_{\rm eff}=M`; additive
+saturates near :math:`M\approx\epsilon^{-1/a}`; both lower :math:`N_{\rm eff}` and add a floor.
+
+Set-up: sketched model (Lin et al.), :math:`\lambda_i=i^{-a}`, :math:`w^*=\mathbf 1`, :math:`\sigma^2=1`,
+geometric decay, last iterate, :math:`B=1`, data quantized in the sketch eigenbasis with :math:`\epsilon`.
+Definitions are SPEC §5.5 [derived]: :math:`M_{\rm eff}=\sum_{i\le M}s_i/s_1`, :math:`s_i=\mu_i/\tilde\mu_i`
+(:math:`s_1`, the top direction, is the largest :math:`s_i` for both schemes); the floor
+:math:`\mathcal E_{\rm add}=R_q(\infty)-R_{\rm fp}(\infty)`; :math:`N_{\rm eff}` the :math:`N'` at which full
+precision reaches the same estimation error :math:`R(N)-R(\infty)`.
+
+**Step size.** As the theory prescribes (theory/sketched-quantized.md, SPEC §5.4), every precision trains with
+:math:`\gamma=c/\operatorname{tr}H_S^{(q)}` (:math:`\operatorname{tr}H_S+M\epsilon` additive,
+:math:`(1+\epsilon)\operatorname{tr}H_S` multiplicative); the full-precision reference of :math:`N_{\rm eff}` uses
+its own :math:`c/\operatorname{tr}H_S`. The exact engine's :math:`N_{\rm eff}` with a fixed step (the
+full-precision one for every run) is reported too, not judged.
+
+Monte Carlo: :math:`\tilde\mu_i` by sampling quantized sketched features (batch means over chunks give the SE of
+:math:`M_{\rm eff}`); SGD risks through the exact reduction of the sketched model to an :math:`M`-dimensional
+regression (:func:`~scalinglaw.validate.mc.reduced_problems`), runs of one :math:`M` paired across precisions.
+
+Criterion (stated before the run):
+
+* C6.1 multiplicative: :math:`|\hat M_{\rm eff}-M|<3` SE for every :math:`M`.
+* C6.2 additive: :math:`\hat M_{\rm eff}(M_{\max})<M_{\max}` by more than 3 SE, and its 95% CI lies within a
+  factor 2 of the saturation value :math:`\frac{\pi}{a\sin(\pi/a)}\epsilon^{-1/a}` (SPEC §5.5).
+* C6.3 floor: for both schemes and every :math:`M`, :math:`R_q-R_{\rm fp}>3` SE at the largest :math:`N`.
+* C6.4 :math:`N_{\rm eff}<N`: for each scheme, the estimation error exceeds full precision's,
+  :math:`\sum_M[(R_q-R_q(\infty))-(R_{\rm fp}-R_{\rm fp}(\infty))]>3` SE (paired Monte Carlo pooled over the
+  sizes :math:`M`; the limits are the exact deterministic floors). Per-:math:`M` values are reported.
+* C6.5 every Monte Carlo :math:`\hat M_{\rm eff}` and SGD risk lies within the Bonferroni threshold (family-wise
+  1%, at least 3 SE) of the exact engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..exact import exact_risk
+from ..exact.engine import exact_risk_limit
+from ..laws.special import hyp2f1
+from ..predict import exact_effective_model_size
+from ..problem import Problem, make_problem
+from ..quantize import parse_quantizer
+from ..reduction import reduce_problem
+from .base import BaseExperiment, Check, Context
+from .mc import paired_sketch_difference, sketched_mc
+from .stats import bonferroni_z
+
+__all__ = ["EffectiveSizeExperiment", "quantized_second_moments"]
+
+
+def quantized_second_moments(spec: str, mu: np.ndarray, n: int, seed: np.random.SeedSequence) -> np.ndarray:
+    """Mean of :math:`Q(z)^2` over ``n`` samples :math:`z\\sim\\mathcal N(0,\\mathrm{diag}(\\mu))` (one vector each)."""
+    q = parse_quantizer(spec)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((int(n), mu.size)) * np.sqrt(mu)
+    qz = z if q is None else q.quantize(z, rng, vector_axes=(-1,))
+    return (qz * qz).mean(0)
+
+
+def _estimation_error(p: Problem) -> float:
+    return exact_risk(p).excess_risk - exact_risk_limit(p)
+
+
+def effective_data_size(quantized: Problem, reference: Problem, iterations: int = 40) -> float:
+    """The :math:`N'` at which ``reference`` (full precision) matches the estimation error of ``quantized``.
+
+    Bisection in :math:`\\log N'` (both estimation errors decrease in the sample size; SPEC §5.5) with the
+    reference's own step size.
+    """
+    target = _estimation_error(quantized)
+
+    def err(n: float) -> float:
+        return _estimation_error(replace(reference, N=max(2, round(n))))
+
+    lo, hi = quantized.N / 2.0, quantized.N * 2.0
+    while err(hi) > target and hi < 1e9:
+        hi *= 4
+    while err(lo) < target and lo > 4:
+        lo /= 4
+    for _ in range(iterations):
+        mid = math.sqrt(lo * hi)
+        if err(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi / lo < 1.002:
+            break
+    return math.sqrt(lo * hi)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Configuration of claim 6 (defaults: the full run)."""
+
+    a: float = 2.0
+    d: int = 1024
+    eps: float = 0.1
+    sizes_M: tuple[int, ...] = (4, 8, 16, 32, 64)
+    N: int = 4096
+    N_floor: int = 16384
+    sketches: int = 4
+    reps_per_draw: int = 32
+    spectrum_samples: int = 40_000
+    step_constant: float = 0.2
+    seed: int = 606
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(d=512, sizes_M=(4, 8, 16, 32), N=2048, N_floor=8192, sketches=2, reps_per_draw=24,
+                   spectrum_samples=16_000)
+
+
+class EffectiveSizeExperiment(BaseExperiment):
+    name = "claim6_effective"
+    title = "Claim 6: effective model size, effective data size and floor (2602.19241)"
+    claim = ("Multiplicative quantization keeps M_eff = M; additive saturates near M ~ eps^(-1/a); both lower "
+             "N_eff and add a floor.")
+    provenance = "[paper: 2602.19241] claim; [derived] definitions (SPEC §5.5) and exact engine; [recon] closed forms"
+    criterion = (
+        "Step gamma = c/tr H_S^(q) for every precision. C6.1 multiplicative |M_eff - M| < 3 SE for every M. "
+        "C6.2 additive M_eff(M_max) < M_max by > 3 SE, 95% CI within a factor 2 of pi/(a sin(pi/a)) eps^(-1/a). "
+        "C6.3 floor: R_q - R_fp > 3 SE at the largest N, both schemes, every M. C6.4 N_eff < N: estimation error "
+        "(R - R(inf)) of the quantized run exceeds full precision's by > 3 SE, for each scheme pooled over M. "
+        "C6.5 every "
+        "MC M_eff and SGD risk within the Bonferroni threshold (family-wise 1%, >= 3 SE) of the exact engine."
+    )
+    caption = ("Left: effective model size (points: Monte Carlo, ±1 SE; lines: exact engine; dotted: closed form). "
+               "Middle: excess risk at the largest N against M (points: MC, ±1 SE; lines: exact; dashed: the "
+               "N -> inf floor). Right: N_eff/N from the exact engine, with the prescribed step c/tr H^(q) (solid) "
+               "and a fixed step (dashed); points: MC ratio of estimation errors E_q/E_fp (> 1 means N_eff < N).")
+    Config = Config
+
+    def _problem(self, cfg: Config, M: int, kind: str | None, N: int, gamma: float) -> Problem:
+        q = None if kind is None else f"{kind}:{cfg.eps}"
+        return make_problem(a=cfg.a, d=cfg.d, M=M, N=N, gamma=gamma, data=q, schedule="geometric", average="last",
+                            target="ones", sketch_draws=cfg.sketches, sketch_seed=cfg.seed)
+
+    def compute(self, cfg: Config, ctx: Context) -> tuple[list[Check], str, str, dict[str, Any]]:
+        kinds: list[str | None] = [None, "additive", "multiplicative"]
+        Ms = list(cfg.sizes_M)
+        gam: dict[tuple[int, str | None], float] = {}
+        mus: dict[int, list[np.ndarray]] = {}
+        for M in Ms:
+            mus[M] = [dp.mu for dp in reduce_problem(self._problem(cfg, M, None, cfg.N, 0.1))]
+            tr = float(np.mean([m.sum() for m in mus[M]]))
+            gam[(M, None)] = cfg.step_constant / tr
+            gam[(M, "additive")] = cfg.step_constant / (tr + M * cfg.eps)
+            gam[(M, "multiplicative")] = cfg.step_constant / ((1 + cfg.eps) * tr)
+        P = {(M, k, N): self._problem(cfg, M, k, N, gam[(M, k)])
+             for M in Ms for k in kinds for N in (cfg.N, cfg.N_floor)}
+        data: dict[str, Any] = {"M": Ms, "gamma": {f"{k}|{M}": v for (M, k), v in gam.items()}, "schemes": {}}
+
+        # --- M_eff: exact, closed form, Monte Carlo
+        nchunk = 8
+        per = math.ceil(cfg.spectrum_samples / (cfg.sketches * nchunk))
+        tasks, index = [], []
+        for ik, kind in enumerate(kinds[1:]):
+            for M in Ms:
+                for k, mu in enumerate(mus[M]):
+                    kids = np.random.SeedSequence([cfg.seed, ik, M, k]).spawn(nchunk)
+                    for j in range(nchunk):
+                        tasks.append((f"{kind}:{cfg.eps}", mu, per, kids[j]))
+                        index.append((kind, M, k))
+        res = ctx.map(quantized_second_moments, tasks, desc="sketched spectra")
+        zs: list[float] = []
+        c_sat = math.pi / (cfg.a * math.sin(math.pi / cfg.a)) * cfg.eps ** (-1 / cfg.a)
+        for kind in kinds[1:]:
+            ex_meff = [exact_effective_model_size(P[(M, kind, cfg.N)]) for M in Ms]
+            closed = [M * float(hyp2f1(1.0, 1.0 / cfg.a, 1.0 + 1.0 / cfg.a, -cfg.eps * M**cfg.a))
+                      if kind == "additive" else float(M) for M in Ms]
+            mc, se = [], []
+            for M in Ms:
+                per_draw, per_draw_var = [], []
+                for k, mu in enumerate(mus[M]):
+                    chunks = [r for r, ix in zip(res, index, strict=True) if ix == (kind, M, k)]
+                    est = [float(np.sum(mu / c) / (mu[0] / c[0])) for c in chunks]
+                    pooled = np.mean(chunks, axis=0)
+                    per_draw.append(float(np.sum(mu / pooled) / (mu[0] / pooled[0])))
+                    per_draw_var.append(float(np.var(est, ddof=1)) / len(est))
+                mc.append(float(np.mean(per_draw)))
+                se.append(math.sqrt(sum(per_draw_var)) / len(per_draw))
+            mc_a, se_a = np.array(mc), np.array(se)
+            zs += list((mc_a - np.array(ex_meff)) / se_a)
+            data["schemes"][kind] = {"M_eff": {"mc": mc_a, "se": se_a, "exact": ex_meff, "closed_form": closed}}
+        data["saturation"] = c_sat
+
+        # --- SGD: exact risks, limits, Monte Carlo (paired across precisions)
+        lim = {(M, k): exact_risk_limit(P[(M, k, cfg.N)]) for M in Ms for k in kinds}
+        sims = {(k, N): sketched_mc(ctx, [P[(M, k, N)] for M in Ms], cfg.reps_per_draw, cfg.seed + N,
+                                    block_steps=N, chunk_reps=8)
+                for k in kinds for N in (cfg.N, cfg.N_floor)}
+        ok3 = ok4 = True
+        parts3, parts4 = [], []
+        for kind in kinds[1:]:
+            s = data["schemes"][kind]
+            floor_exact, floor_mc, floor_se, eerr, eerr_se, ratio, ratio_se = [], [], [], [], [], [], []
+            neff_p, neff_f = [], []
+            for iM, M in enumerate(Ms):
+                fe = lim[(M, kind)] - lim[(M, None)]
+                dfl = paired_sketch_difference(sims[(kind, cfg.N_floor)][iM], sims[(None, cfg.N_floor)][iM])
+                dN = paired_sketch_difference(sims[(kind, cfg.N)][iM], sims[(None, cfg.N)][iM])
+                de = dN.mean - fe  # (R_q - R_q(inf)) - (R_fp - R_fp(inf))
+                floor_exact.append(fe)
+                floor_mc.append(dfl.mean)
+                floor_se.append(dfl.se)
+                eerr.append(de)
+                eerr_se.append(dN.se)
+                efp = sims[(None, cfg.N)][iM].mean - lim[(M, None)]
+                ratio.append((efp + de) / efp)
+                ratio_se.append(dN.se / efp)
+                ok3 &= dfl.mean > 3 * dfl.se
+                ref = P[(M, None, cfg.N)]
+                neff_p.append(effective_data_size(P[(M, kind, cfg.N)], ref) / cfg.N)
+                neff_f.append(effective_data_size(P[(M, kind, cfg.N)].with_(gamma=gam[(M, None)]), ref) / cfg.N)
+                for k2, N in ((kind, cfg.N), (kind, cfg.N_floor), (None, cfg.N), (None, cfg.N_floor)):
+                    mcv = sims[(k2, N)][iM]
+                    zs.append((mcv.mean - exact_risk(P[(M, k2, N)]).excess_risk) / mcv.se)
+            s["floor"] = {"exact": floor_exact, "mc": floor_mc, "se": floor_se}
+            s["estimation_excess"] = {"mc": eerr, "se": eerr_se, "ratio_mc": ratio, "ratio_se": ratio_se}
+            s["N_eff_over_N"] = {"prescribed_step": neff_p, "fixed_step": neff_f}
+            s["risk_at_N_floor"] = {"mc": [x.mean for x in sims[(kind, cfg.N_floor)]],
+                                    "se": [x.se for x in sims[(kind, cfg.N_floor)]],
+                                    "exact": [exact_risk(P[(M, kind, cfg.N_floor)]).excess_risk for M in Ms],
+                                    "limit": [lim[(M, kind)] for M in Ms]}
+            parts3.append(f"{kind}: min z = {min(m / e for m, e in zip(floor_mc, floor_se, strict=True)):.1f}")
+            pooled = sum(eerr) / math.sqrt(sum(x * x for x in eerr_se))
+            ok4 &= pooled > 3
+            s["estimation_excess"]["pooled_z"] = pooled
+            parts4.append(f"{kind}: pooled z = {pooled:.1f}, per M z = "
+                          + ", ".join(f"{e / se:.1f}" for e, se in zip(eerr, eerr_se, strict=True))
+                          + " (N_eff/N exact " + ", ".join(f"{v:.2f}" for v in neff_p) + ")")
+        data["full_precision"] = {"risk_at_N_floor": {"mc": [x.mean for x in sims[(None, cfg.N_floor)]],
+                                                      "se": [x.se for x in sims[(None, cfg.N_floor)]],
+                                                      "exact": [exact_risk(P[(M, None, cfg.N_floor)]).excess_risk
+                                                                for M in Ms],
+                                                      "limit": [lim[(M, None)] for M in Ms]}}
+        mm = data["schemes"]["multiplicative"]["M_eff"]
+        ok1 = bool(np.all(np.abs(mm["mc"] - np.array(Ms)) < 3 * mm["se"]))
+        am = data["schemes"]["additive"]["M_eff"]
+        top, tse = float(am["mc"][-1]), float(am["se"][-1])
+        ok2 = (Ms[-1] - top) > 3 * tse and 0.5 * c_sat <= top - 1.96 * tse and top + 1.96 * tse <= 2 * c_sat
+        zs_a = np.array(zs)
+        zb = bonferroni_z(zs_a.size)
+        ok5 = bool(np.max(np.abs(zs_a)) < zb)
+        checks = [
+            Check("C6.1", "multiplicative keeps M_eff = M", ok1,
+                  "z = " + ", ".join(f"{(m - M) / s:.1f}" for m, s, M in zip(mm["mc"], mm["se"], Ms, strict=True))),
+            Check("C6.2", "additive M_eff saturates near eps^(-1/a)", ok2,
+                  f"M_eff(M={Ms[-1]}) = {top:.2f} ± {tse:.2f}; saturation value {c_sat:.2f} (window "
+                  f"[{0.5 * c_sat:.2f}, {2 * c_sat:.2f}])"),
+            Check("C6.3", "both schemes add a floor (R_q - R_fp > 3 SE at the largest N)", ok3, "; ".join(parts3)),
+            Check("C6.4", "both schemes lower N_eff (estimation error above full precision, pooled over M, > 3 SE)",
+                  ok4,
+                  "; ".join(parts4)),
+            Check("C6.5", "MC agrees with the exact engine (M_eff and SGD risks)", ok5,
+                  f"max|z| = {np.max(np.abs(zs_a)):.2f} over {zs_a.size} points (threshold {zb:.2f})"),
+        ]
+        data["z_bonferroni"] = zb
+        sa, sm = data["schemes"]["additive"], data["schemes"]["multiplicative"]
+        na, nm = sa["N_eff_over_N"]["prescribed_step"], sm["N_eff_over_N"]["prescribed_step"]
+        prediction = (f"exact: M_eff(M={Ms[-1]}) add {sa['M_eff']['exact'][-1]:.2f} (saturation {c_sat:.2f}), "
+                      f"mult {sm['M_eff']['exact'][-1]:.0f}; N_eff/N (prescribed step) add "
+                      f"{min(na):.2f}..{max(na):.2f}, mult {min(nm):.2f}..{max(nm):.2f}")
+        measurement = (f"MC: M_eff add {top:.2f} ± {tse:.2f}, mult {mm['mc'][-1]:.2f} ± {mm['se'][-1]:.2f}; "
+                       f"E_q/E_fp add {min(sa['estimation_excess']['ratio_mc']):.2f}.."
+                       f"{max(sa['estimation_excess']['ratio_mc']):.2f}, mult "
+                       f"{min(sm['estimation_excess']['ratio_mc']):.2f}..{max(sm['estimation_excess']['ratio_mc']):.2f}")
+        return checks, prediction, measurement, data
+
+    def figure_size(self) -> tuple[float, float]:
+        return (14.0, 4.4)
+
+    def draw(self, record: dict[str, Any], fig: Any) -> None:
+        from .plotting import curve, errorbars, finish
+
+        d = record["data"]
+        Ms = np.asarray(d["M"], dtype=float)
+        cfg = record["config"]
+        ax1, ax2, ax3 = fig.subplots(1, 3)
+        curve(Ms, Ms, ax=ax1, color="gray", style=":", label="M_eff = M")
+        ax1.axhline(d["saturation"], color="C3", lw=0.8, ls="-.", label=r"$\frac{\pi}{a\sin(\pi/a)}\epsilon^{-1/a}$")
+        fp = d["full_precision"]["risk_at_N_floor"]
+        errorbars(Ms, fp["mc"], fp["se"], ax=ax2, color="k", label="full precision (MC)")
+        curve(Ms, fp["exact"], ax=ax2, color="k")
+        curve(Ms, fp["limit"], ax=ax2, color="k", style="--", lw=0.9, label="full precision: N -> inf")
+        for kind, c in (("additive", "C3"), ("multiplicative", "C0")):
+            s = d["schemes"][kind]
+            me = s["M_eff"]
+            errorbars(Ms, me["mc"], me["se"], ax=ax1, color=c, label=f"{kind} (MC)")
+            curve(Ms, me["exact"], ax=ax1, color=c, label=f"{kind} (exact)")
+            curve(Ms, me["closed_form"], ax=ax1, color=c, style=":", lw=1.0, label=f"{kind} (closed form)")
+            r = s["risk_at_N_floor"]
+            errorbars(Ms, r["mc"], r["se"], ax=ax2, color=c, label=f"{kind} (MC)")
+            curve(Ms, r["exact"], ax=ax2, color=c)
+            curve(Ms, r["limit"], ax=ax2, color=c, style="--", lw=0.9, label=f"{kind}: N -> inf floor")
+            ne = s["N_eff_over_N"]
+            curve(Ms, ne["prescribed_step"], ax=ax3, color=c, label=f"{kind}: N_eff/N, step c/tr H^(q) (exact)")
+            curve(Ms, ne["fixed_step"], ax=ax3, color=c, style="--", label=f"{kind}: N_eff/N, fixed step (exact)")
+            ee = s["estimation_excess"]
+            errorbars(Ms, ee["ratio_mc"], ee["ratio_se"], ax=ax3, color=c, marker="s",
+                      label=f"{kind}: E_q/E_fp (MC)")
+        ax3.axhline(1.0, color="gray", lw=0.8)
+        finish(ax1, xlabel="sketch size M", ylabel=r"$M_{\rm eff}$", logx=True, logy=True, xticks=Ms,
+               title=f"effective model size, eps = {cfg['eps']:g}")
+        finish(ax2, xlabel="sketch size M", ylabel="excess risk", logx=True, logy=True, xticks=Ms,
+               title=f"risk at N = {cfg['N_floor']} (step c/tr H^(q))")
+        finish(ax3, xlabel="sketch size M", ylabel=r"$N_{\rm eff}/N$  or  $E_q/E_{fp}$", logx=True, logy=True,
+               xticks=Ms, title=f"effective data size at N = {cfg['N']}", fontsize=6.5)

@@ -1,0 +1,142 @@
+"""The ``scalinglaw validate`` subcommand.
+
+:func:`add_parser` registers it in the main parser (:func:`scalinglaw.cli.build_parser`). The handler exits 0
+when every selected claim passes and 1 when any fails; bad input gives one line on stderr and exit code 2, as in
+the rest of the CLI. It also runs on its own: ``python -m scalinglaw.validate ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+__all__ = ["add_arguments", "add_parser", "build_parser", "main"]
+
+PROG = "scalinglaw"
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2), for the standalone entry point."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``validate`` flags to ``p``."""
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="experiments to run (claim1_spectrum ... claim7_kumar, real_formats; unique prefixes work)")
+    p.add_argument("--all", action="store_true", help="run every experiment")
+    p.add_argument("--quick", action="store_true", help="CI-sized runs (a few minutes on 2 cores)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", default=None, metavar="W", help="local worker processes for the Monte Carlo")
+    g.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the Monte Carlo on a dask.distributed scheduler")
+    p.add_argument("--out", default="validation/report", help="output folder (default validation/report)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _handler(args: argparse.Namespace) -> None:
+    code = main(args)
+    if code:
+        raise SystemExit(code)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``validate`` subcommand to an ``argparse`` subparsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "validate", help="reproduce the papers' claims (SPEC §8): figures, JSON records and a report",
+        description="Run the validation experiments (one per claim of SPEC §8 plus real formats) and write "
+                    "<out>/<name>.png, <out>/<name>.json and <out>/report.md. Exit code 0 if every selected claim "
+                    "passes, 1 if any fails.")
+    add_arguments(p)
+    p.set_defaults(func=_handler)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A standalone parser (``python -m scalinglaw.validate``)."""
+    return add_arguments(_Parser(prog=f"{PROG} validate", description="Run the scalinglaw validation experiments."))
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return EXIT_USAGE
+
+
+def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
+    """Run ``validate``; returns 0 if every selected claim passes, 1 if any fails, 2 for bad input."""
+    if not isinstance(args, argparse.Namespace):
+        args = build_parser().parse_args(list(args) if args is not None else None)
+    from ..errors import ParameterError, ScalingLawError
+
+    try:
+        from .runner import experiment_names, get_experiment, run_experiments
+
+        if args.list:
+            for name in experiment_names():
+                sys.stdout.write(f"{name}: {get_experiment(name).claim}\n")
+            return 0
+        if args.all and args.names:
+            return _fail("give experiment names or --all, not both")
+        if not args.all and not args.names:
+            return _fail("give experiment names (see --list) or --all")
+        names = None if args.all else list(args.names)
+        for n in names or []:
+            get_experiment(n)
+        from .plotting import require_matplotlib
+
+        require_matplotlib()
+        executor, closer = _executor(args)
+        try:
+            results = run_experiments(names, quick=args.quick, executor=executor, progress=not args.no_progress,
+                                      out_dir=args.out)
+        finally:
+            closer()
+    except ParameterError as exc:
+        return _fail(f"{exc.name} must {exc.requirement}, got {exc.value}")
+    except (ScalingLawError, OSError) as exc:
+        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    width = max(len(r.name) for r in results)
+    for r in results:
+        sys.stdout.write(f"{r.name:<{width}}  {'PASS' if r.passed else 'FAIL'}  {r.measurement}\n")
+    sys.stdout.write(f"report: {args.out}/report.md\n")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The executor for ``--workers`` / ``--dask`` and a function that releases it."""
+    from ..errors import ParameterError
+
+    if args.workers is not None:
+        try:
+            w = int(args.workers)
+        except ValueError:
+            raise ParameterError("--workers", args.workers, "be a positive integer") from None
+        if w < 1:
+            raise ParameterError("--workers", args.workers, "be a positive integer")
+        if w == 1:
+            return None, lambda: None
+        import concurrent.futures as cf
+
+        pool = cf.ProcessPoolExecutor(max_workers=w)
+        return pool, pool.shutdown
+    if args.dask is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ParameterError("--dask", args.dask, "be used with the dask extra installed "
+                                 "(pip install 'scalinglaw[dask]')") from None
+        try:
+            client = Client(args.dask)
+        except OSError as exc:
+            raise ParameterError("--dask", args.dask, f"be the address of a reachable scheduler ({exc})") from None
+        return client.get_executor(), client.close
+    return None, lambda: None
