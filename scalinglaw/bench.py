@@ -33,14 +33,15 @@ def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, out
 
 
-def exact_engine_time(d: int = 1000, N: int = 10**6, *, repeat: int = 3, **problem: Any) -> dict[str, Any]:
+def exact_engine_time(d: int = 1000, N: int = 10**6, *, repeat: int = 3, method: str = "auto",
+                      **problem: Any) -> dict[str, Any]:
     """Seconds for one exact-risk evaluation (default problem: power law a=2, constant step, uniform average)."""
     from .exact import exact_risk
     from .problem import make_problem
 
     kw = {"a": 2.0, "gamma": 0.1, **problem}
     p = make_problem(d=d, N=N, **kw)
-    seconds, res = _best(lambda: exact_risk(p), repeat)
+    seconds, res = _best(lambda: exact_risk(p, method=method), repeat)
     return {"d": d, "N": N, "seconds": seconds, "engine": res.method, "excess_risk": res.excess_risk}
 
 
@@ -133,21 +134,13 @@ def exact_n_ratio(d: int = 1000, n_small: int = 10**3, n_large: int = 10**9, *, 
                   check: tuple[int, ...] = (10**3, 10**4)) -> dict[str, Any]:
     """Closed-form (spectral) exact risk at ``n_large`` against ``n_small`` samples, same d: the cost should
     not grow with N. Also the relative agreement with the step-by-step recursion at the sizes in ``check``."""
-    from .exact import exact_risk
-    from .problem import make_problem
-
-    def problem(N: int) -> Any:
-        return make_problem(a=2.0, d=d, N=N, gamma=0.1)
-
-    t_small, _ = _best(lambda: exact_risk(problem(n_small), method="spectral"), repeat)
-    t_large, _ = _best(lambda: exact_risk(problem(n_large), method="spectral"), repeat)
-    diffs = []
-    for N in check:
-        a = exact_risk(problem(N), method="spectral").excess_risk
-        b = exact_risk(problem(N), method="recursion").excess_risk
-        diffs.append(abs(a / b - 1))
-    return {"d": d, "N_small": n_small, "N_large": n_large, "seconds_small": t_small, "seconds_large": t_large,
-            "ratio": t_large / t_small, "max_rel_diff_vs_recursion": max(diffs), "checked_N": list(check)}
+    small = exact_engine_time(d, n_small, repeat=repeat, method="spectral")
+    large = exact_engine_time(d, n_large, repeat=repeat, method="spectral")
+    diffs = [abs(exact_engine_time(d, N, repeat=1, method="spectral")["excess_risk"]
+                 / exact_engine_time(d, N, repeat=1, method="recursion")["excess_risk"] - 1) for N in check]
+    return {"d": d, "N_small": n_small, "N_large": n_large, "seconds_small": small["seconds"],
+            "seconds_large": large["seconds"], "ratio": large["seconds"] / small["seconds"],
+            "max_rel_diff_vs_recursion": max(diffs), "checked_N": list(check)}
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:

@@ -494,30 +494,18 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     import numpy as np
 
     from . import _checks
+    from ._executors import make_executor
     from .simulate import simulate
 
     reps = _checks.integer("--reps", args.reps, minimum=2)
     seed = _checks.integer("--seed", args.seed, minimum=0)
-    workers = None if args.workers is None else _checks.integer("--workers", args.workers, minimum=1)
-    executor = None
-    client = None
-    if args.dask:
-        try:
-            from distributed import Client
-        except ImportError:
-            _fail("--dask needs the 'dask' extra: pip install 'scalinglaw[dask]'")
-        try:
-            client = Client(args.dask, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            _fail(f"--dask could not reach a dask.distributed scheduler at {args.dask!r}: {exc}")
-        executor = client.get_executor()
+    executor, release = make_executor(args.workers, args.dask)
     try:
-        result = simulate(problem, reps=reps, seed=seed, workers=workers, executor=executor,
+        result = simulate(problem, reps=reps, seed=seed, executor=executor,
                           dtype=np.float32 if args.float32 else np.float64,
                           progress=not args.json and sys.stderr.isatty())
     finally:
-        if client is not None:
-            client.close()
+        release()
     if args.json:
         out = result.to_dict()
         out["problem"] = problem.describe()

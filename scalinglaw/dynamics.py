@@ -235,15 +235,22 @@ class StepMap:
         )
         return cls(gamma=gamma, D=D, kappa=kappa, beta=beta, r=r, rho=rho, c=c, mut=mut)
 
+    @property
+    def coupled(self) -> bool:
+        r"""Whether the second moments are driven by the mean (:math:`R'\ne0`; multiplicative noise)."""
+        return bool(np.any(self.r != 0.0) or np.any(self.rho != 0.0))
+
+    def K(self, v: np.ndarray) -> np.ndarray:
+        r""":math:`Kv=\kappa\odot v-\beta\tilde\mu(\tilde\mu^\top v)` (leading axes broadcast)."""
+        return self.kappa * v - self.beta * self.mut * (v @ self.mut)[..., None]
+
+    def R(self, m: np.ndarray) -> np.ndarray:
+        r""":math:`R'm=r\odot m+\tilde\mu(\rho^\top m)` (leading axes broadcast)."""
+        return self.r * m + self.mut * (m @ self.rho)[..., None]
+
     def apply(self, m: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One step: ``(m, a) -> (D m, P a + R' m + c')``."""
-        a_new = (
-            (1.0 - self.kappa) * a
-            + self.mut * (self.beta * (a @ self.mut) + m @ self.rho)[..., None]
-            + self.r * m
-            + self.c
-        )
-        return self.D * m, a_new
+        """One step: ``(m, a) -> (D m, P a + R' m + c')`` with ``P = I - K``."""
+        return self.D * m, a - self.K(a) + self.R(m) + self.c
 
 
 # ---------------------------------------------------------------------------------------------------- stability

@@ -88,7 +88,7 @@ def test_claim_passes(quick_run, name):
     (["nonsense"], "NAME must be one of"),
     (["claim1", "--all"], "not both"),
     ([], "--all"),
-    (["claim1", "--workers", "0"], "--workers must be a positive integer"),
+    (["claim1", "--workers", "0"], "--workers must be >= 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys, tmp_path):
     code = main([*argv, "--out", str(tmp_path)])

@@ -52,7 +52,7 @@ class PhaseSolver:
         self.step = step
         h = step.mut
         self.e = step.gamma * h  # complements of D
-        self.coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0))
+        self.coupled = step.coupled
         # the largest rate of K = diag(kappa) - beta h h^T is below max(kappa) (a negative rank-one update)
         self.max_rate = float(max(np.max(step.kappa), np.max(self.e)))
 
@@ -89,7 +89,7 @@ class PhaseSolver:
         ``Ea`` = sum_{s<n} D^(n-s) a_s and ``Sm`` = sum_{s<n} m_s.
         """
         if n * self.max_rate <= SLOW_PHASE:
-            return _taylor_segment(self.step, m0, a0, n, sums)
+            return _taylor_segment(self.step, m0, a0, n, sums, _taylor_order(n * self.max_rate))
         self._spectral()
         U, k, e = self.U, self.k, self.e
         D = 1.0 - e
@@ -155,7 +155,7 @@ def _taylor_order(nu: float) -> int:
 
 
 def _taylor_segment(
-    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool
+    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool, Q: int
 ) -> dict[str, np.ndarray]:
     r"""The outputs of :meth:`PhaseSolver.segment` for a slow phase (:math:`n\max(k,1-D)\le` ``SLOW_PHASE``)
     [derived].
@@ -168,41 +168,30 @@ def _taylor_segment(
     only enter through :math:`O(d)` matrix-vector products. No eigendecomposition, no resonances, cost independent
     of :math:`n`.
     """
-    mut, beta = step.mut, step.beta
-    e = step.gamma * mut
-    Q = _taylor_order(n * max(float(np.max(step.kappa)), float(np.max(e))))
+    e = step.gamma * step.mut
 
-    def Kv(v: np.ndarray) -> np.ndarray:
-        return step.kappa * v - beta * mut * (v @ mut)[..., None]
+    def binomials(N: int) -> list[float]:
+        """C(N, r) / n^r for r = 0..Q+3."""
+        j = np.arange(Q + 3)
+        return np.concatenate([[1.0], np.cumprod((N - j) / (n * (j + 1.0)))]).tolist()
 
-    def Rv(v: np.ndarray) -> np.ndarray:
-        return step.r * v + mut * (v @ step.rho)[..., None]
-
-    def coef(N: int, r: int) -> float:
-        """C(N, r) / n^r."""
-        out = 1.0
-        for j in range(r):
-            out *= (N - j) / (n * (j + 1.0))
-        return out
-
-    c0 = [coef(n, r) for r in range(Q + 4)]
-    c1 = [coef(n + 1, r) for r in range(Q + 4)]
+    c0, c1 = binomials(n), binomials(n + 1)
     nf = float(n)
     # powers of the scaled operators
     T0 = [np.array(a0, dtype=np.float64)]
     Tc = [np.broadcast_to(step.c, a0.shape).astype(np.float64)]
     for _ in range(Q):
-        T0.append(-nf * Kv(T0[-1]))
-        Tc.append(-nf * Kv(Tc[-1]))
-    coupled = bool(np.any(step.r != 0.0) or np.any(step.rho != 0.0)) and np.any(m0 != 0.0)
+        T0.append(-nf * step.K(T0[-1]))
+        Tc.append(-nf * step.K(Tc[-1]))
+    coupled = step.coupled and np.any(m0 != 0.0)
     V: dict[tuple[int, int], np.ndarray] = {}
     if coupled:
         w = np.array(m0, dtype=np.float64)
         for p in range(Q + 1):
-            y = Rv(w)
+            y = step.R(w)
             for q in range(Q + 1 - p):
                 V[(q, p)] = y
-                y = -nf * Kv(y)
+                y = -nf * step.K(y)
             w = -nf * e * w
     a_n = sum(c0[q] * T0[q] for q in range(Q + 1)) + nf * sum(c0[q + 1] * Tc[q] for q in range(Q + 1))
     if coupled:

@@ -693,6 +693,7 @@ def _bounds(law: Law, name: str, runs_inputs: Mapping[str, np.ndarray]) -> tuple
     return 1e-12, 1e15
 
 
+@_single_threaded_blas()
 def fit(
     law: str | Law,
     runs: Mapping[str, Any] | str | os.PathLike[str],
@@ -738,34 +739,6 @@ def fit(
     -------
     FitResult
     """
-    with _single_threaded_blas():
-        return _fit(
-            law,
-            runs,
-            free=free,
-            tie=tie,
-            huber_delta=huber_delta,
-            n_boot=n_boot,
-            seed=seed,
-            init_grid=init_grid,
-            n_starts=n_starts,
-            level=level,
-        )
-
-
-def _fit(
-    law: str | Law,
-    runs: Mapping[str, Any] | str | os.PathLike[str],
-    *,
-    free: Sequence[str] | None = None,
-    tie: Mapping[str, str] | None = None,
-    huber_delta: float = 1e-3,
-    n_boot: int = 200,
-    seed: int | None = 0,
-    init_grid: Mapping[str, Sequence[float]] | None = None,
-    n_starts: int = 10,
-    level: float = 0.95,
-) -> FitResult:
     law_obj = _law_of(law)
     if isinstance(runs, str | os.PathLike):
         runs = read_runs(runs, law_obj)

@@ -92,7 +92,9 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         from .plotting import require_matplotlib
 
         require_matplotlib()
-        executor, closer = _executor(args)
+        from .._executors import make_executor
+
+        executor, closer = make_executor(args.workers, args.dask)
         try:
             results = run_experiments(names, quick=args.quick, executor=executor, progress=not args.no_progress,
                                       out_dir=args.out)
@@ -109,34 +111,3 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{r.name:<{width}}  {'PASS' if r.passed else 'FAIL'}  {r.measurement}\n")
     sys.stdout.write(f"report: {args.out}/report.md\n")
     return 0 if all(r.passed for r in results) else 1
-
-
-def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The executor for ``--workers`` / ``--dask`` and a function that releases it."""
-    from ..errors import ParameterError
-
-    if args.workers is not None:
-        try:
-            w = int(args.workers)
-        except ValueError:
-            raise ParameterError("--workers", args.workers, "be a positive integer") from None
-        if w < 1:
-            raise ParameterError("--workers", args.workers, "be a positive integer")
-        if w == 1:
-            return None, lambda: None
-        import concurrent.futures as cf
-
-        pool = cf.ProcessPoolExecutor(max_workers=w)
-        return pool, pool.shutdown
-    if args.dask is not None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ParameterError("--dask", args.dask, "be used with the dask extra installed "
-                                 "(pip install 'scalinglaw[dask]')") from None
-        try:
-            client = Client(args.dask)
-        except OSError as exc:
-            raise ParameterError("--dask", args.dask, f"be the address of a reachable scheduler ({exc})") from None
-        return client.get_executor(), client.close
-    return None, lambda: None
