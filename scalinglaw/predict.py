@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks
 from .errors import UnsupportedConfigurationError
 from .laws.base import Law
 from .problem import QUANTIZER_TARGETS, Problem
@@ -245,24 +246,44 @@ def _estimation_error(problem: Problem) -> float:
     return exact_risk(problem).excess_risk - exact_risk_limit(problem)
 
 
-def exact_effective_data_size(problem: Problem, *, rtol: float = 1e-6) -> tuple[float | None, str]:
+def exact_effective_data_size(
+    problem: Problem, *, reference: Problem | None = None, rtol: float = 1e-6
+) -> tuple[float | None, str]:
     r"""The :math:`N'` at which full precision (same sketch, step and schedule) matches the estimation error.
 
     Solves :math:`R_{\rm fp}(N')-R_{\rm fp}(\infty)=R_q(N)-R_q(\infty)` (SPEC §5.5) [derived] by bisection in
     :math:`\log N'` over multiples of :math:`B`, interpolating log-linearly between the bracketing sizes. Both
-    sides decrease in their sample size, so :math:`N'` is unique. Returns ``(N', note)``.
+    sides decrease in their sample size, so :math:`N'` is unique.
+
+    Parameters
+    ----------
+    problem : Problem
+        The (quantized) configuration whose effective data size is wanted.
+    reference : Problem, optional
+        The learner to match, at any ``N``. Default: ``problem`` with every quantizer removed, the definition
+        of SPEC §5.5. Pass another one to compare against, e.g., full precision at its own step size.
+    rtol : float
+        Relative width at which the bisection in :math:`N'` stops.
+
+    Returns
+    -------
+    (float or None, str)
+        :math:`N'` (``None`` if unbounded) and a note explaining any boundary case.
     """
+    rtol = _checks.positive("rtol", rtol)
     target = _estimation_error(problem)
-    fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
-    B = problem.B
+    if reference is None:
+        reference = problem
+    fp = replace(reference, data=None, labels=None, params=None, acts=None, grads=None)
+    B = fp.B
     if target <= 0:
         return None, "the quantized run has no estimation error left (R(N) = R(inf)); N_eff is unbounded"
 
     def err(n_steps: int) -> float:
         return _estimation_error(replace(fp, N=n_steps * B))
 
-    lo = max(1, math.ceil(2 / B)) if problem.schedule == "geometric" else 1
-    hi = max(lo + 1, problem.steps)
+    lo = max(1, math.ceil(2 / B)) if fp.schedule == "geometric" else 1
+    hi = max(lo + 1, problem.N // B)
     e_lo = err(lo)
     if e_lo < target:
         return float(lo * B), "the quantized estimation error exceeds the full-precision one at the smallest size"

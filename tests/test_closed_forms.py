@@ -10,12 +10,19 @@ import numpy as np
 import pytest
 
 from scalinglaw.calibration import CALIBRATED_LAWS, grid
+from scalinglaw.errors import ParameterError
 from scalinglaw.exact import exact_risk
 from scalinglaw.exact.engine import exact_risk_limit
 from scalinglaw.laws.numeric import compile_expression
 from scalinglaw.laws.registry import get_law
 from scalinglaw.laws.regression import QuantizedSGDLaw, QuantizedSketchedLaw, SGDLaw, SketchedLaw
-from scalinglaw.predict import closed_form_risk, effective_sizes, exact_effective_model_size, law_for_problem
+from scalinglaw.predict import (
+    closed_form_risk,
+    effective_sizes,
+    exact_effective_data_size,
+    exact_effective_model_size,
+    law_for_problem,
+)
 from scalinglaw.problem import make_problem
 
 CALIBRATION = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
@@ -143,6 +150,35 @@ def test_effective_sizes_side_by_side():
     assert sizes["effective_model_size"]["exact"] == pytest.approx(100, rel=1e-12)
     n_eff = sizes["effective_data_size"]
     assert 0 < n_eff["closed"] < 2000 and 0 < n_eff["exact"] < 2000  # both lower N (SPEC §5.4 claim)
+
+
+def _estimation_error(p):
+    return exact_risk(p).excess_risk - exact_risk_limit(p)
+
+
+def test_effective_data_size_is_N_at_full_precision():
+    p = make_problem(a=2, d=64, N=3000, gamma=0.05, schedule="geometric", average="last")
+    n, note = exact_effective_data_size(p)
+    assert note == "" and n == pytest.approx(3000, rel=1e-3)
+
+
+@pytest.mark.parametrize("data", ["additive:0.05", "multiplicative:0.2"])
+@pytest.mark.parametrize("other_step", [False, True])
+def test_effective_data_size_solves_its_defining_equation(data, other_step):
+    """SPEC 5.5: the full-precision estimation error at N' equals the quantized one at N (bracketed at N' +- 1%)."""
+    q = make_problem(a=2, d=64, N=3000, gamma=0.04, data=data, schedule="geometric", average="last")
+    ref = q.with_(data=None, gamma=0.07) if other_step else None
+    n, note = exact_effective_data_size(q, reference=ref, rtol=1e-6)
+    assert note == ""
+    fp = (ref or q.with_(data=None))
+    target = _estimation_error(q)
+    assert _estimation_error(fp.with_(N=round(0.99 * n))) > target > _estimation_error(fp.with_(N=round(1.01 * n)))
+
+
+def test_effective_data_size_validates_rtol():
+    p = make_problem(a=2, d=16, N=100, gamma=0.05)
+    with pytest.raises(ParameterError, match="rtol must be > 0"):
+        exact_effective_data_size(p, rtol=0)
 
 
 def test_extreme_sizes_agree_with_mpmath():

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from .. import _checks
 
 __all__ = ["IdealizedScheme", "Quantizer", "reduced_shape"]
 
@@ -82,10 +85,29 @@ class Quantizer(ABC):
         return self.spec
 
 
+@dataclass(frozen=True)
 class IdealizedScheme(Quantizer):
-    """Common base of the three idealised Gaussian schemes (see :mod:`scalinglaw.quantize.schemes`)."""
+    """Common base of the three idealised Gaussian schemes (see :mod:`scalinglaw.quantize.schemes`).
 
+    Parameters
+    ----------
+    eps : float
+        The noise level :math:`\\epsilon\\ge0` of the scheme (SPEC §2).
+    """
+
+    eps: float
     idealized = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "eps", _checks.nonnegative("epsilon", self.eps))
+
+    @property
+    def epsilon(self) -> float:
+        return self.eps
+
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}:{self.eps:.17g}"
 
     def idealized_scheme(self) -> IdealizedScheme:
         return self

@@ -22,28 +22,12 @@ from .base import IdealizedScheme, reduced_shape
 __all__ = ["Additive", "Multiplicative", "MultiplicativeCoord", "idealized"]
 
 
-def _eps(value: float) -> float:
-    return _checks.nonnegative("epsilon", value)
-
-
 @dataclass(frozen=True)
 class Additive(IdealizedScheme):
     r"""Additive Gaussian noise of variance :math:`\epsilon` per coordinate (INT-like)."""
 
-    eps: float
     kind = "additive"
     noise_class = "additive"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "eps", _eps(self.eps))
-
-    @property
-    def epsilon(self) -> float:
-        return self.eps
-
-    @property
-    def spec(self) -> str:
-        return f"additive:{self.eps:.17g}"
 
     def _noise(self, u: np.ndarray, rng: np.random.Generator, vector_axes: Sequence[int]) -> np.ndarray:
         return np.sqrt(self.eps) * rng.standard_normal(u.shape)
@@ -53,20 +37,8 @@ class Additive(IdealizedScheme):
 class Multiplicative(IdealizedScheme):
     r"""Relative Gaussian noise with one factor shared by the vector: covariance :math:`\epsilon uu^\top`."""
 
-    eps: float
     kind = "multiplicative"
     noise_class = "multiplicative"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "eps", _eps(self.eps))
-
-    @property
-    def epsilon(self) -> float:
-        return self.eps
-
-    @property
-    def spec(self) -> str:
-        return f"multiplicative:{self.eps:.17g}"
 
     def _noise(self, u: np.ndarray, rng: np.random.Generator, vector_axes: Sequence[int]) -> np.ndarray:
         eta = rng.standard_normal(reduced_shape(u.shape, vector_axes))
@@ -77,20 +49,8 @@ class Multiplicative(IdealizedScheme):
 class MultiplicativeCoord(IdealizedScheme):
     r"""Coordinate-wise relative Gaussian noise: covariance :math:`\epsilon\,\mathrm{diag}(u^2)` (FP-like)."""
 
-    eps: float
     kind = "multiplicative-coord"
     noise_class = "multiplicative"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "eps", _eps(self.eps))
-
-    @property
-    def epsilon(self) -> float:
-        return self.eps
-
-    @property
-    def spec(self) -> str:
-        return f"multiplicative-coord:{self.eps:.17g}"
 
     def _noise(self, u: np.ndarray, rng: np.random.Generator, vector_axes: Sequence[int]) -> np.ndarray:
         return u * (np.sqrt(self.eps) * rng.standard_normal(u.shape))

@@ -36,7 +36,7 @@ Criterion (stated before the run):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,7 @@ import numpy as np
 from ..exact import exact_risk
 from ..exact.engine import exact_risk_limit
 from ..laws.special import hyp2f1
-from ..predict import exact_effective_model_size
+from ..predict import exact_effective_data_size, exact_effective_model_size
 from ..problem import Problem, make_problem
 from ..quantize import parse_quantizer
 from ..reduction import reduce_problem
@@ -52,7 +52,7 @@ from .base import BaseExperiment, Check, Context
 from .mc import paired_sketch_difference, sketched_mc
 from .stats import bonferroni_z
 
-__all__ = ["EffectiveSizeExperiment", "quantized_second_moments"]
+__all__ = ["EffectiveSizeExperiment", "effective_data_ratio", "quantized_second_moments"]
 
 
 def quantized_second_moments(spec: str, mu: np.ndarray, n: int, seed: np.random.SeedSequence) -> np.ndarray:
@@ -64,35 +64,11 @@ def quantized_second_moments(spec: str, mu: np.ndarray, n: int, seed: np.random.
     return (qz * qz).mean(0)
 
 
-def _estimation_error(p: Problem) -> float:
-    return exact_risk(p).excess_risk - exact_risk_limit(p)
-
-
-def effective_data_size(quantized: Problem, reference: Problem, iterations: int = 40) -> float:
-    """The :math:`N'` at which ``reference`` (full precision) matches the estimation error of ``quantized``.
-
-    Bisection in :math:`\\log N'` (both estimation errors decrease in the sample size; SPEC §5.5) with the
-    reference's own step size.
-    """
-    target = _estimation_error(quantized)
-
-    def err(n: float) -> float:
-        return _estimation_error(replace(reference, N=max(2, round(n))))
-
-    lo, hi = quantized.N / 2.0, quantized.N * 2.0
-    while err(hi) > target and hi < 1e9:
-        hi *= 4
-    while err(lo) < target and lo > 4:
-        lo /= 4
-    for _ in range(iterations):
-        mid = math.sqrt(lo * hi)
-        if err(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-        if hi / lo < 1.002:
-            break
-    return math.sqrt(lo * hi)
+def effective_data_ratio(quantized: Problem, reference: Problem | None) -> float:
+    """:math:`N_{\rm eff}/N` from the exact engine (SPEC §5.5); ``reference`` as in
+    :func:`~scalinglaw.predict.exact_effective_data_size` (``None``: full precision at the same step)."""
+    n, _ = exact_effective_data_size(quantized, reference=reference, rtol=1e-3)
+    return math.inf if n is None else n / quantized.N
 
 
 @dataclass(frozen=True)
@@ -110,11 +86,23 @@ class Config:
     spectrum_samples: int = 40_000
     step_constant: float = 0.2
     seed: int = 606
+    #: noise levels of the reported (not judged) map of N_eff/N against epsilon
+    eps_map: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 
     @classmethod
     def quick(cls) -> Config:
         return cls(d=512, sizes_M=(4, 8, 16, 32), N=2048, N_floor=8192, sketches=2, reps_per_draw=24,
-                   spectrum_samples=16_000)
+                   spectrum_samples=16_000, eps_map=(1e-3, 1e-2, 0.1, 1.0))
+
+
+def _prescribed_step(c: float, trace: float, M: int, kind: str | None, eps: float) -> float:
+    r""":math:`c/\operatorname{tr}H_S^{(q)}`: :math:`\operatorname{tr}H_S+M\epsilon` additive,
+    :math:`(1+\epsilon)\operatorname{tr}H_S` multiplicative (SPEC §5.4) [recon]."""
+    if kind == "additive":
+        return c / (trace + M * eps)
+    if kind == "multiplicative":
+        return c / ((1 + eps) * trace)
+    return c / trace
 
 
 class EffectiveSizeExperiment(BaseExperiment):
@@ -134,11 +122,13 @@ class EffectiveSizeExperiment(BaseExperiment):
     caption = ("Left: effective model size (points: Monte Carlo, ±1 SE; lines: exact engine; dotted: closed form). "
                "Middle: excess risk at the largest N against M (points: MC, ±1 SE; lines: exact; dashed: the "
                "N -> inf floor). Right: N_eff/N from the exact engine, with the prescribed step c/tr H^(q) (solid) "
-               "and a fixed step (dashed); points: MC ratio of estimation errors E_q/E_fp (> 1 means N_eff < N).")
+               "and a fixed step (dashed); points: MC ratio of estimation errors E_q/E_fp (> 1 means N_eff < N). "
+               "Right: N_eff/N from the exact engine against epsilon, darker for larger M (reported, not judged).")
     Config = Config
 
-    def _problem(self, cfg: Config, M: int, kind: str | None, N: int, gamma: float) -> Problem:
-        q = None if kind is None else f"{kind}:{cfg.eps}"
+    def _problem(self, cfg: Config, M: int, kind: str | None, N: int, gamma: float,
+                 eps: float | None = None) -> Problem:
+        q = None if kind is None else f"{kind}:{cfg.eps if eps is None else eps}"
         return make_problem(a=cfg.a, d=cfg.d, M=M, N=N, gamma=gamma, data=q, schedule="geometric", average="last",
                             target="ones", sketch_draws=cfg.sketches, sketch_seed=cfg.seed)
 
@@ -147,15 +137,31 @@ class EffectiveSizeExperiment(BaseExperiment):
         Ms = list(cfg.sizes_M)
         gam: dict[tuple[int, str | None], float] = {}
         mus: dict[int, list[np.ndarray]] = {}
+        traces: dict[int, float] = {}
         for M in Ms:
             mus[M] = [dp.mu for dp in reduce_problem(self._problem(cfg, M, None, cfg.N, 0.1))]
-            tr = float(np.mean([m.sum() for m in mus[M]]))
-            gam[(M, None)] = cfg.step_constant / tr
-            gam[(M, "additive")] = cfg.step_constant / (tr + M * cfg.eps)
-            gam[(M, "multiplicative")] = cfg.step_constant / ((1 + cfg.eps) * tr)
+            traces[M] = float(np.mean([m.sum() for m in mus[M]]))
+            for k in kinds:
+                gam[(M, k)] = _prescribed_step(cfg.step_constant, traces[M], M, k, cfg.eps)
         P = {(M, k, N): self._problem(cfg, M, k, N, gam[(M, k)])
              for M in Ms for k in kinds for N in (cfg.N, cfg.N_floor)}
-        data: dict[str, Any] = {"M": Ms, "gamma": {f"{k}|{M}": v for (M, k), v in gam.items()}, "schemes": {}}
+
+        # --- N_eff/N from the exact engine: at cfg.eps with both step conventions, and the map over epsilon
+        neff_tasks, neff_keys = [], []
+        for kind in kinds[1:]:
+            for M in Ms:
+                ref = P[(M, None, cfg.N)]
+                neff_tasks += [(P[(M, kind, cfg.N)], ref),
+                               (P[(M, kind, cfg.N)].with_(gamma=gam[(M, None)]), None)]
+                neff_keys += [("prescribed", kind, M, cfg.eps), ("fixed", kind, M, cfg.eps)]
+                for e in cfg.eps_map:
+                    step = _prescribed_step(cfg.step_constant, traces[M], M, kind, e)
+                    neff_tasks.append((self._problem(cfg, M, kind, cfg.N, step, eps=e), ref))
+                    neff_keys.append(("map", kind, M, e))
+        neff = dict(zip(neff_keys, ctx.map(effective_data_ratio, neff_tasks, desc="effective data sizes"),
+                        strict=True))
+        data: dict[str, Any] = {"M": Ms, "gamma": {f"{k}|{M}": v for (M, k), v in gam.items()}, "schemes": {},
+                                "trace_H_S": [traces[M] for M in Ms]}
 
         # --- M_eff: exact, closed form, Monte Carlo
         nchunk = 8
@@ -216,15 +222,15 @@ class EffectiveSizeExperiment(BaseExperiment):
                 ratio.append((efp + de) / efp)
                 ratio_se.append(dN.se / efp)
                 ok3 &= dfl.mean > 3 * dfl.se
-                ref = P[(M, None, cfg.N)]
-                neff_p.append(effective_data_size(P[(M, kind, cfg.N)], ref) / cfg.N)
-                neff_f.append(effective_data_size(P[(M, kind, cfg.N)].with_(gamma=gam[(M, None)]), ref) / cfg.N)
+                neff_p.append(neff[("prescribed", kind, M, cfg.eps)])
+                neff_f.append(neff[("fixed", kind, M, cfg.eps)])
                 for k2, N in ((kind, cfg.N), (kind, cfg.N_floor), (None, cfg.N), (None, cfg.N_floor)):
                     mcv = sims[(k2, N)][iM]
                     zs.append((mcv.mean - exact_risk(P[(M, k2, N)]).excess_risk) / mcv.se)
             s["floor"] = {"exact": floor_exact, "mc": floor_mc, "se": floor_se}
             s["estimation_excess"] = {"mc": eerr, "se": eerr_se, "ratio_mc": ratio, "ratio_se": ratio_se}
-            s["N_eff_over_N"] = {"prescribed_step": neff_p, "fixed_step": neff_f}
+            s["N_eff_over_N"] = {"prescribed_step": neff_p, "fixed_step": neff_f,
+                                 "eps_map": {str(M): [neff[("map", kind, M, e)] for e in cfg.eps_map] for M in Ms}}
             s["risk_at_N_floor"] = {"mc": [x.mean for x in sims[(kind, cfg.N_floor)]],
                                     "se": [x.se for x in sims[(kind, cfg.N_floor)]],
                                     "exact": [exact_risk(P[(M, kind, cfg.N_floor)]).excess_risk for M in Ms],
@@ -275,7 +281,7 @@ class EffectiveSizeExperiment(BaseExperiment):
         return checks, prediction, measurement, data
 
     def figure_size(self) -> tuple[float, float]:
-        return (14.0, 4.4)
+        return (18.0, 4.6)
 
     def draw(self, record: dict[str, Any], fig: Any) -> None:
         from .plotting import curve, errorbars, finish
@@ -283,7 +289,7 @@ class EffectiveSizeExperiment(BaseExperiment):
         d = record["data"]
         Ms = np.asarray(d["M"], dtype=float)
         cfg = record["config"]
-        ax1, ax2, ax3 = fig.subplots(1, 3)
+        ax1, ax2, ax3, ax4 = fig.subplots(1, 4)
         curve(Ms, Ms, ax=ax1, color="gray", style=":", label="M_eff = M")
         ax1.axhline(d["saturation"], color="C3", lw=0.8, ls="-.", label=r"$\frac{\pi}{a\sin(\pi/a)}\epsilon^{-1/a}$")
         fp = d["full_precision"]["risk_at_N_floor"]
@@ -307,9 +313,19 @@ class EffectiveSizeExperiment(BaseExperiment):
             errorbars(Ms, ee["ratio_mc"], ee["ratio_se"], ax=ax3, color=c, marker="s",
                       label=f"{kind}: E_q/E_fp (MC)")
         ax3.axhline(1.0, color="gray", lw=0.8)
+        eps_map = np.asarray(cfg["eps_map"], dtype=float)
+        shades = np.linspace(0.35, 1.0, len(Ms))
+        for kind, c in (("additive", "C3"), ("multiplicative", "C0")):
+            emap = d["schemes"][kind]["N_eff_over_N"]["eps_map"]
+            for M, alpha in zip(Ms, shades, strict=True):
+                curve(eps_map, emap[str(int(M))], ax=ax4, color=c, style="-o", lw=1.1, ms=3, alpha=alpha,
+                      label=f"{kind}, M = {int(M)}")
+        ax4.axhline(1.0, color="gray", lw=0.8)
         finish(ax1, xlabel="sketch size M", ylabel=r"$M_{\rm eff}$", logx=True, logy=True, xticks=Ms,
                title=f"effective model size, eps = {cfg['eps']:g}")
         finish(ax2, xlabel="sketch size M", ylabel="excess risk", logx=True, logy=True, xticks=Ms,
                title=f"risk at N = {cfg['N_floor']} (step c/tr H^(q))")
         finish(ax3, xlabel="sketch size M", ylabel=r"$N_{\rm eff}/N$  or  $E_q/E_{fp}$", logx=True, logy=True,
                xticks=Ms, title=f"effective data size at N = {cfg['N']}", fontsize=6.5)
+        finish(ax4, xlabel=r"$\epsilon$", ylabel=r"$N_{\rm eff}/N$ (exact, step c/tr H^(q))", logx=True, logy=True,
+               title=f"N_eff/N against epsilon at N = {cfg['N']} (reported, not judged)", fontsize=5.5)
