@@ -173,7 +173,8 @@ class LogPowerLaw(Spectrum):
             return 0.0
         if not math.isinf(self.d) and self.d - k <= 1_000_000:
             return float(self.head(int(self.d))[k:].sum())
-        # Euler-Maclaurin: sum_{i>k} f(i) = int_{k+1}^{stop} f + (f(k+1)+f(stop))/2 - (f'(k+1)-f'(stop))/12 + ...
+        # Euler-Maclaurin beyond the head: sum_{lo<=i<=stop} f(i) = int_{lo}^{stop} f + (f(lo)+f(stop))/2
+        #   - (f'(lo)-f'(stop))/12 + ...
         def f(x: float) -> float:
             return self.scale / (x * math.log1p(x) ** self.a)
 
@@ -181,15 +182,19 @@ class LogPowerLaw(Spectrum):
             lg = math.log1p(x)
             return -self.scale * (1.0 / (x * x * lg**self.a) + self.a / (x * (1 + x) * lg ** (self.a + 1)))
 
-        lo = k + 1.0
+        # the first terms exactly: the Euler-Maclaurin remainder falls like f'''(k) ~ k^-4
+        head_terms = 10_000
+        i = np.arange(k + 1, k + head_terms + 1, dtype=np.float64)
+        head = math.fsum(self.scale / (i * np.log1p(i) ** self.a))
+        lo = k + head_terms + 1.0
         hi = math.inf if math.isinf(self.d) else float(self.d)
-        # substitute x = e^t to tame the slow decay
-        val, _ = integrate.quad(lambda t: f(math.exp(t)) * math.exp(t), math.log(lo), math.log(hi) if
-                                math.isfinite(hi) else np.inf, limit=200, epsabs=0, epsrel=1e-12)
+        # substitute x = e^t to tame the slow decay: f(x) x = scale / log(1 + e^t)^a, without overflow in e^t
+        val, _ = integrate.quad(lambda t: self.scale / np.logaddexp(0.0, t) ** self.a, math.log(lo),
+                                math.log(hi) if math.isfinite(hi) else np.inf, limit=200, epsabs=0, epsrel=1e-12)
         val += 0.5 * f(lo) - fprime(lo) / 12.0
         if math.isfinite(hi):
             val += 0.5 * f(hi) + fprime(hi) / 12.0
-        return float(val)
+        return float(head + val)
 
     @property
     def label(self) -> str:

@@ -89,3 +89,29 @@ def test_hyp2f1_integral_form():
     assert M * hyp2f1(1, 1 / a, 1 + 1 / a, -eps * M**a) == pytest.approx(integral, rel=1e-12)
     assert float(Hyp2F1(1, sp.Rational(1, 2), sp.Rational(3, 2), -eps * M**a).evalf(30)) * M == pytest.approx(
         integral, rel=1e-12)
+
+
+@pytest.mark.parametrize("a", [1.5, 2.0, 3.0])
+@pytest.mark.parametrize("k", [0, 10, 1000, 10**6])
+def test_logpower_tail_sum_infinite_d(a, k):
+    """sum_{i>k} 1/(i log^a(1+i)): exact fsum to 1e7, then the mpmath integral in t = log x plus Euler-Maclaurin."""
+    from scalinglaw.spectra import LogPowerLaw
+
+    cut = 10**7
+    i = np.arange(k + 1, cut + 1, dtype=np.float64)
+    head = math.fsum(1.0 / (i * np.log1p(i) ** a))
+    with mp.workdps(30):
+        F = lambda x: 1 / (x * mp.log1p(x) ** a)  # noqa: E731
+        tail = mp.quad(lambda t: 1 / mp.log1p(mp.exp(t)) ** a, [mp.log(cut + 1), mp.inf]) + F(cut + 1) / 2
+        tail -= mp.diff(F, cut + 1) / 12
+    assert LogPowerLaw(a=a, d=math.inf).tail_sum(k) == pytest.approx(head + float(tail), rel=1e-12)
+
+
+def test_logpower_tail_sum_large_finite_d_matches_direct_sum():
+    from scalinglaw.spectra import LogPowerLaw
+
+    d = 3 * 10**6
+    i = np.arange(1, d + 1, dtype=np.float64)
+    f = 1.0 / (i * np.log1p(i) ** 2.0)
+    for k in (10, 1000):
+        assert LogPowerLaw(a=2.0, d=d).tail_sum(k) == pytest.approx(math.fsum(f[k:]), rel=1e-12)
