@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,32 @@ __all__ = ["make_executor"]
 
 def _nothing() -> None:
     return None
+
+
+_CONNECT_TIMEOUT = 20.0
+
+
+def _connect(client_cls: Any, address: str, timeout: float) -> Any:
+    """``Client(address)`` with a hard deadline.
+
+    A peer that accepts TCP but never completes dask's handshake (say, an HTTP server) can stall the client past
+    its own timeout, so the connection runs in a daemon thread that is abandoned at the deadline.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["client"] = client_cls(address, timeout=f"{timeout}s")
+        except Exception as exc:  # any failure to connect is the user's address, reported as such
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="scalinglaw-dask-connect")
+    thread.start()
+    thread.join(timeout + 5.0)
+    if "client" in box:
+        return box["client"]
+    reason = f"{type(box['error']).__name__}: {box['error']}" if "error" in box else f"no answer in {timeout:g} s"
+    raise ParameterError("--dask", address, f"be the address of a reachable dask scheduler ({reason})")
 
 
 def make_executor(workers: Any = None, dask: str | None = None) -> tuple[cf.Executor | None, Callable[[], None]]:
@@ -30,10 +57,7 @@ def make_executor(workers: Any = None, dask: str | None = None) -> tuple[cf.Exec
         except ImportError:
             raise ParameterError("--dask", dask, "be used with the dask extra installed "
                                  "(pip install 'scalinglaw[dask]')") from None
-        try:
-            client = Client(dask, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise ParameterError("--dask", dask, f"be the address of a reachable scheduler ({exc})") from None
+        client = _connect(Client, dask, _CONNECT_TIMEOUT)
         return client.get_executor(), client.close
     if workers is None or _checks.integer("--workers", workers, minimum=1) == 1:
         return None, _nothing

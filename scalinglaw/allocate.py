@@ -23,6 +23,7 @@ loss within ``flat_rtol`` of the optimum (the range is stated).
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -100,7 +101,7 @@ class AllocationModel(ABC):
         from .quantize import parse_quantizer
 
         q = parse_quantizer(name, name="--formats")
-        if q is None:
+        if q is None or q.idealized:
             raise ParameterError("--formats", name, "name a number format (int4, int8, fp8_e4m3, bf16, ...)")
         bits = float(getattr(q, "bits", 0) or (q.exp_bits + q.man_bits + 1))
         return Format(name=name, bits=bits, law_precision=bits)
@@ -424,6 +425,22 @@ class ExactModel(RegressionModel):
         return None
 
 
+def _model_options(cls: type, options: dict[str, Any], *, strict: bool) -> dict[str, Any]:
+    """The options that ``cls``'s constructor takes; with ``strict``, refuse any other."""
+    params: list[str] = []
+    for klass in cls.__mro__:  # follow **options up to the class that names them
+        sig = inspect.signature(klass.__init__).parameters
+        params += [p for p, v in sig.items() if v.kind is v.KEYWORD_ONLY or v.kind is v.POSITIONAL_OR_KEYWORD]
+        if not any(v.kind is v.VAR_KEYWORD for v in sig.values()):
+            break
+    params = [p for p in dict.fromkeys(params) if p not in ("self", "law", "constants")]
+    if strict:
+        for k in options:
+            if k not in params:
+                raise ParameterError(f"option {k}", options[k], "be one of the options " + ", ".join(params))
+    return {k: v for k, v in options.items() if k in params}
+
+
 def allocation_model(law: str | Law, **options: Any) -> AllocationModel:
     """The allocation model of a law name (``chinchilla[:set]``, ``kumar``, ``sun``, ``chen``, ``sketched``,
     ``sketched-quantized``) or law instance. ``options`` go to the model (e.g. ``block`` for Sun, ``G`` for Chen,
@@ -433,16 +450,19 @@ def allocation_model(law: str | Law, **options: Any) -> AllocationModel:
     if isinstance(law, str):
         name = law.partition(":")[0]
         if name == "exact":
-            return ExactModel(**options)
+            return ExactModel(**_model_options(ExactModel, options, strict=True))
         if name in ("sketched", "sketched-quantized"):
             constants = law.partition(":")[2] or None
-            return RegressionModel(constants=constants, **options)
+            return RegressionModel(constants=constants, **_model_options(RegressionModel, options, strict=True))
         if name in ("sgd", "sgd-quantized"):
             raise UnsupportedConfigurationError(
                 f"--law {name} has no model-size variable to allocate (its size is the dimension d); use sketched "
                 "or sketched-quantized")
-        law = get_law(law, **{k: v for k, v in options.items() if k in ("bias", "ptq")})
-        options = {k: v for k, v in options.items() if k not in ("bias", "ptq")}
+        model_cls = {"sun": SunModel, "chen": ChenModel}.get(name)
+        model_opts = _model_options(model_cls, options, strict=False) if model_cls else {}
+        # the rest are the law's own options; get_law refuses unknown ones
+        law = get_law(law, **{k: v for k, v in options.items() if k not in model_opts})
+        options = model_opts
     name = law.name
     if name == "chinchilla":
         return ChinchillaModel(law)
@@ -618,9 +638,15 @@ def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, fl
         x = best
     elif free and model.refine:
         bounds = [(v.lo, v.hi) for v in free]
-        res = optimize.minimize(lambda z: float(loss(z[None, :])[0]), best, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
-        x = res.x if res.fun <= float(loss(best[None, :])[0]) else best
+        # finite differences that step outside the law's domain see inf (inf - inf warns); the grid start is
+        # inside, and a refined point is kept only if it is better
+        # L-BFGS-B's ftol test is absolute for |f| < 1 and would stop at once on small losses: scale those to 1
+        f0 = float(loss(best[None, :])[0])
+        scale = min(f0, 1.0)
+        with np.errstate(invalid="ignore"):
+            res = optimize.minimize(lambda z: float(loss(z[None, :])[0]) / scale, best, method="L-BFGS-B",
+                                    bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
+        x = res.x if res.fun * scale <= f0 else best
     else:
         x = best
     return x, float(loss(x[None, :])[0]), free, loss
@@ -769,7 +795,16 @@ def optimize_allocation(
     model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
     kind = _checks.choice("--budget-kind", kind, ["compute", "memory"])
     budget = _checks.positive("--budget", budget)
+    flat_rtol = _checks.positive("--flat-rtol", flat_rtol)
+    flat_factor = float(flat_factor)
+    if not flat_factor > 1:  # inf is allowed: never refuse a flat optimum
+        raise ParameterError("--flat-factor", flat_factor, "be > 1 (inf: never refuse a flat optimum)")
     fixed = _fixed_roles(model, fix)
+    roles = [r for r in model.labels if r != "precision" or model.precision_free]
+    if all(r in fixed for r in roles):
+        raise ParameterError("--fix", ",".join(f"{model.labels[k]}={v:g}" for k, v in fixed.items()),
+                             "leave one of " + ", ".join(model.labels[r] for r in roles)
+                             + " free for the budget to allocate")
     if formats and integer_bits:
         raise ParameterError("--formats", ",".join(formats), "not be combined with integer bits")
     if formats:

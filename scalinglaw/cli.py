@@ -145,12 +145,22 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         law_class(name)  # validates the name
         if name not in ("sgd", "sgd-quantized", "sketched", "sketched-quantized"):
             _fail(f"--law must be one of {', '.join(_EMPIRICAL)} or a regression law, got {args.law!r}")
+        if args.method == "exact":
+            _fail(f"--law must be omitted with --method exact (the exact engine uses no law), got {args.law!r}")
+        law_constants = args.law.partition(":")[2]
+        if law_constants:
+            if args.constants is not None and args.constants != law_constants:
+                _fail(f"--constants must agree with --law {args.law}, got {args.constants!r}")
+            args.constants = law_constants
     problem = _problem_from_args(args)
     if args.method == "exact":
         return _predict_exact(args, problem)
     from .predict import closed_form_risk
 
     result = closed_form_risk(problem, constants=args.constants)
+    if args.law is not None and result.law != args.law.partition(":")[0]:
+        _fail(f"--law must be the regression law that covers this set-up ({result.law}; the set-up picks it), "
+              f"got {args.law!r}")
     exact = None
     if args.compare_exact:
         from .exact import exact_risk
@@ -366,6 +376,10 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
     name = args.law.partition(":")[0]
     options: dict[str, Any] = _law_options(args.law_options)
     if name in ("sketched", "sketched-quantized"):
+        for key, flag in (("a", "--a"), ("b", "--b"), ("gamma", "--gamma"), ("sigma2", "--sigma2"), ("B", "--B"),
+                          ("scheme", "--scheme"), ("range_", "--range"), ("quantize", "--quantize")):
+            if key in options:
+                _fail(f"--law-options must not set {key} (use {flag}), got {key}={options[key]}")
         options.update(a=float(args.a), gamma=float(args.gamma), sigma2=float(args.sigma2), B=float(args.B),
                        scheme=args.scheme, range_=float(args.range))
         if args.b is not None:

@@ -257,7 +257,10 @@ class StepMap:
 def _is_stable(mc: MomentCoefficients, gamma: float) -> bool:
     """Spectral radius of the (m, a) map below 1: |D| < 1 and the eigenvalues of K = I - P in (0, 2)."""
     mut = mc.mut
-    if not np.all(np.abs(1.0 - gamma * mut) < 1.0):
+    rate = gamma * mut
+    # |1 - gamma mu| < 1 as 0 < gamma mu < 2: 1 - gamma mu rounds to 1 for rates below eps (a frozen mode, not an
+    # unstable one)
+    if not np.all((rate > 0.0) & (rate < 2.0)):
         return False
     kappa = 2.0 * gamma * mut - gamma * gamma * mc.A_d
     beta = gamma * gamma * mc.theta

@@ -171,3 +171,18 @@ def test_exact_engine_allocation_agrees_with_law_in_order_of_magnitude():
     assert 1 / 3 < exact.size / law.size < 3
     assert abs(exact.precision - law.precision) <= 3
     assert exact.loss <= law.loss  # the law is a calibrated upper bound
+
+
+@pytest.mark.parametrize("law,budget", [("sketched", 1e26), ("sketched", 1e30), ("kumar", 1e24)])
+def test_optimum_beats_feasible_neighbours_at_small_losses(law, budget):
+    """Every +-1% move of the size along the compute constraint (data rescaled, precision kept) loses.
+
+    Losses of order 1e-7 once stopped L-BFGS-B at its first iterate (its ftol test is absolute below 1)."""
+    from scalinglaw.allocate import allocation_model
+
+    model = allocation_model(law)
+    opt = optimize_allocation(model, budget)
+    for f in (0.99, 1.01):
+        size, data = opt.size * f, opt.data / f  # C = c * size * data * P stays fixed
+        neighbour = model.terms(size, data, opt.precision)
+        assert sum(neighbour.values()) > opt.loss, (f, opt.size, opt.loss)

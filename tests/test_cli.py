@@ -267,8 +267,40 @@ def test_optimize_frontier_and_plots(capsys, tmp_path):
         (["--law", "sun", "--budget", "1e22", "--formats", "int8"], "floating-point format"),
         (["--law", "sgd", "--budget", "1e10"], "no model-size variable"),
         (["--law", "kumar"], "needs --budget"),
+        (["--law", "kumar", "--budget", "1e21", "--formats", "additive:0.1"], "--formats must name a number format"),
+        (["--law", "sketched", "--budget", "1e12", "--law-options", "foo=3"], "option foo must be one of"),
+        (["--law", "kumar", "--budget", "1e21", "--law-options", "foo=1"], "option foo must be one of"),
+        (["--law", "sketched", "--budget", "1e12", "--law-options", "a=3"], "--law-options must not set a (use --a)"),
+        (["--law", "kumar", "--budget", "1e21", "--fix", "N=1e9,D=1e10,P=8"], "--fix must leave one of N, D, P"),
+        (["--law", "kumar", "--budget", "1e21", "--flat-rtol", "-1"], "--flat-rtol must be > 0"),
+        (["--law", "kumar", "--budget", "1e21", "--flat-factor", "nan"], "--flat-factor must be > 1"),
     ],
 )
 def test_optimize_refusals(capsys, argv, needle):
     code, out, err = run(capsys, "optimize", *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--law", "sketched"], "--law must be the regression law that covers this set-up (sgd"),
+        (["--law", "sgd", "--data", "additive:0.01", "--gamma", "0.05"], "covers this set-up (sgd-quantized"),
+        (["--law", "sgd", "--method", "exact"], "--law must be omitted with --method exact"),
+        (["--law", "sgd:paper", "--constants", "unit"], "--constants must agree with --law sgd:paper"),
+    ],
+)
+def test_predict_regression_law_must_match_the_set_up(capsys, argv, needle):
+    code, out, err = run(capsys, "predict", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+
+
+def test_predict_regression_law_with_constants_suffix(capsys):
+    code, out, _ = run(capsys, "predict", "--law", "sgd:paper", "--json")
+    assert code == 0 and json.loads(out)["constants"] == "paper"
+
+
+def test_dask_bad_address_is_one_line(capsys):
+    pytest.importorskip("distributed")
+    code, _, err = run(capsys, "simulate", "--N", "100", "--d", "10", "--reps", "4", "--dask", "foo")
+    assert code == 2 and err.count("\n") == 1 and "--dask must be the address of a reachable dask scheduler" in err

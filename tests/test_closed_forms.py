@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from importlib import resources
 
@@ -257,3 +258,14 @@ def test_mpmath_reference_matches_compiled_broadly():
             kw = inputs if law.name == "sgd" else {**inputs, "eps_d": 1e-5, "eps_p": 1e-3}
             mp.mp.dps = 30
             assert float(law(**kw)) == pytest.approx(float(law.evaluate_mpmath(dps=30, **kw)), rel=1e-10)
+
+
+def test_additive_sgd_learns_every_direction_once_eps_covers_the_spectrum():
+    """N gamma eps_d >= B makes k* = d exactly (no spurious tail from rounding (d^-a)^(-1/a) below d): the variance
+    falls like 1/N and matches mpmath at 60 digits up to N = 1e30."""
+    law = get_law("sgd-quantized", data="additive")
+    kw = dict(gamma=0.06, a=1.5, d=1e4, eps_d=1e-12)
+    values = [law.evaluate("variance", N=N, **kw) for N in (1e15, 1e20, 1e25, 1e30)]
+    for v, N in zip(values, (1e15, 1e20, 1e25, 1e30), strict=True):
+        assert v == pytest.approx(float(law.evaluate_mpmath("variance", dps=60, N=N, **kw)), rel=1e-10)
+    assert all(v1 / v0 == pytest.approx(1e-5, rel=1e-3) for v0, v1 in itertools.pairwise(values))

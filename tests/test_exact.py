@@ -182,3 +182,25 @@ def test_infinite_d_tail_is_reported_and_converges():
     finite = exact_risk(make_problem(a=2, d=8000, N=2000, gamma=0.1), method="recursion")
     beyond = float(np.sum(1.0 / np.arange(8001, 4_000_001, dtype=float) ** 2)) + 1 / 4_000_000
     assert inf.excess_risk == pytest.approx(finite.excess_risk + beyond, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(spectrum=1 + 1e-13 * np.arange(30), N=1000, gamma=0.02),  # nearly degenerate eigenvalues
+        dict(a=10, d=30, N=1000, gamma=0.3, data="additive:0.01"),  # mu + eps clusters at eps
+        dict(a=10, d=19, N=370, gamma=0.5, data="additive:0.01", average="uniform"),
+    ],
+)
+def test_spectral_engine_on_clustered_spectra(kwargs):
+    p = make_problem(**kwargs)
+    ref = exact_risk(p, method="recursion").excess_risk
+    assert exact_risk(p, method="spectral").excess_risk == pytest.approx(ref, rel=1e-9)
+
+
+def test_modes_slower_than_rounding_are_frozen_not_unstable():
+    """a = 10: rates gamma mu ~ 1e-16 round 1 - gamma mu to 1; the step is still stable (it was refused)."""
+    p = make_problem(a=10.0, d=27, N=400, B=2, gamma=0.01, data="multiplicative:0.1")
+    r = exact_risk(p)
+    assert np.isfinite(r.excess_risk) and r.max_stable_gamma > 0.01
+    assert r.excess_risk == pytest.approx(exact_risk(p, method="recursion").excess_risk, rel=1e-10)

@@ -705,3 +705,12 @@ def test_negative_sizes_and_unknown_inputs(cls):
         law(**values, Q=1.0)
     with pytest.raises(ParameterError, match="N must be given"):
         law(**{k: v for k, v in values.items() if k != "N"})
+
+
+def test_kumar_mpmath_with_robustification_and_no_ptq():
+    """C_x set and P_post omitted (no PTQ): the reference evaluates (it once tripped the P_post <= P_x check)."""
+    law = KumarLaw(C_w=1.0)
+    values = {"N": 1e9, "D": 1e11, "P": 8}
+    assert abs(float(law.evaluate_mpmath(**values)) / float(law(**values)) - 1) < 1e-12
+    for term, value in law.breakdown(**values).items():
+        assert float(law.evaluate_mpmath(term, **values)) == pytest.approx(float(value), rel=1e-12, abs=1e-300)

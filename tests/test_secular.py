@@ -101,3 +101,18 @@ def test_property_decomposition_is_exact_and_orthogonal(d, a, gamma):
         return  # unstable step: refused (tested above)
     k, U = eig_diag_minus_rank_one(kappa, beta, h)
     _check_decomposition(kappa, beta, h, k, U)
+
+
+@pytest.mark.parametrize("gap", [1e-15, 1e-13, 1e-11, 1e-9, 1e-7])
+def test_clustered_poles_stay_orthogonal(gap):
+    """Poles a relative gap apart (not exactly equal): U orthogonal, K U = U k, eigenvalues as eigh's.
+
+    Gu-Eisenstat weights built from the exact kappa, while dlasd4 solved for the rounded kappa^(-1/2), lost
+    orthogonality by eps / gap (2e-3 at gap = 1e-13)."""
+    kappa = 0.04 * (1.0 + gap * np.arange(30))
+    h, beta = np.full(30, 0.7), 1e-3
+    k, U = eig_diag_minus_rank_one(kappa, beta, h)
+    K = np.diag(kappa) - beta * np.outer(h, h)
+    assert np.abs(U.T @ U - np.eye(30)).max() < 1e-12
+    assert np.abs(K @ U - U * k).max() < 1e-13 * np.abs(K).max()
+    assert np.allclose(np.sort(k), np.linalg.eigvalsh(K), rtol=1e-12, atol=0)

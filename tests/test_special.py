@@ -115,3 +115,16 @@ def test_logpower_tail_sum_large_finite_d_matches_direct_sum():
     f = 1.0 / (i * np.log1p(i) ** 2.0)
     for k in (10, 1000):
         assert LogPowerLaw(a=2.0, d=d).tail_sum(k) == pytest.approx(math.fsum(f[k:]), rel=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 0.999, 1.0, 1.001, 1.5, 2.0, 3.0, 10.0])
+def test_power_head_small_k_full_relative_accuracy(p):
+    """Real k down to 1e-10: zeta(p, 1) - zeta(p, 1 + k) (digamma at p = 1) at 40 digits, to 1e-13 relative."""
+    for k in (1e-10, 1e-6, 1e-3, 0.5, 2.5, 7.0, 100.0, 1e6):
+        with mp.workdps(40):
+            ref = mp.digamma(1 + k) + mp.euler if p == 1.0 else mp.zeta(p, 1) - mp.zeta(p, 1 + mp.mpf(k))
+        assert float(power_head(p, k)) == pytest.approx(float(ref), rel=1e-13), (p, k)
+
+
+def test_power_head_overflow_is_inf():
+    assert float(power_head(-20.0, 1e30)) == math.inf

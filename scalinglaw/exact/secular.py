@@ -97,9 +97,11 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
             diff[:, j] = delta * work
             sig2[j] = sigma * sigma
         kj = 1.0 / sig2
-        # Gu-Eisenstat weights: what_i^2 = prod_j (sigma_j^2 - d_i^2) / prod_{j != i} (d_j^2 - d_i^2), the
-        # denominators from the exact data: d_j^2 - d_i^2 = (kappa_i - kappa_j) / (kappa_i kappa_j)
-        dd = (kr[:, None] - kr[None, :]) / (kr[:, None] * kr[None, :])
+        # Gu-Eisenstat weights: what_i^2 = prod_j (sigma_j^2 - d_i^2) / prod_{j != i} (d_j^2 - d_i^2), from the
+        # same rounded d that dlasd4 solved for. The vectors are then orthogonal (to rounding) eigenvectors of K with
+        # each kappa_i perturbed by O(eps) relative; mixing in the exact kappa instead breaks orthogonality by
+        # eps / (relative gap) for clustered poles.
+        dd = (d[None, :] - d[:, None]) * (d[None, :] + d[:, None])
         np.fill_diagonal(dd, 1.0)
         logw = np.sum(np.log(np.abs(diff)), axis=1) - np.sum(np.log(np.abs(dd)), axis=1)
         what = np.exp(0.5 * logw) * np.sign(w)

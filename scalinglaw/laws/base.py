@@ -245,7 +245,8 @@ class Law(ABC):
         names = [v.name for v in self.variables]
         unknown = set(values) - set(names)
         if unknown:
-            raise ParameterError(sorted(unknown)[0], "given", f"be one of the law's inputs ({', '.join(names)})")
+            k = sorted(unknown)[0]
+            raise ParameterError(f"input {k}", values[k], f"be one of the law's inputs ({', '.join(names)})")
         checked: dict[str, np.ndarray] = {}
         for v in self.variables:
             if v.name in values and values[v.name] is not None:

@@ -115,7 +115,8 @@ class ChinchillaLaw(Law):
 
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
         if options:
-            raise ParameterError(sorted(options)[0], "given", "not be passed: law chinchilla has no options")
+            k = sorted(options)[0]
+            raise ParameterError(f"option {k}", options[k], "not be passed: law chinchilla has no options")
         super().__init__(constants)
 
     def _terms(self) -> dict[str, sp.Expr]:

@@ -224,7 +224,8 @@ class KumarLaw(Law):
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
         unknown = set(options) - {"bias", "ptq", "C_w", "C_a", "C_kv"}
         if unknown:
-            raise ParameterError(sorted(unknown)[0], "given", "be one of the options bias, ptq, C_w, C_a, C_kv")
+            k = sorted(unknown)[0]
+            raise ParameterError(f"option {k}", options[k], "be one of the options bias, ptq, C_w, C_a, C_kv")
         super().__init__(constants, **_options(**options))
 
     # ------------------------------------------------------------------------------------------ symbolic
@@ -345,6 +346,9 @@ class KumarLaw(Law):
         if term == "ptq" and math.isinf(float(vals["P_post"])):
             return mpmath.mpf(0)
         finite = {k: (_MP_INFINITY if k.startswith("P") and math.isinf(float(v)) else v) for k, v in vals.items()}
+        if math.isinf(float(vals["P_post"])):
+            # no PTQ: P_post enters only the ptq term (0 above); keep it within the P_post <= P_x check
+            finite["P_post"] = min(finite["P_w"], finite["P_a"], finite["P_kv"])
         return super().evaluate_mpmath(term, dps=dps, **finite)
 
     # ------------------------------------------------------------------------------------------ derived

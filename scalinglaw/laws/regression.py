@@ -242,7 +242,8 @@ class SGDLaw(_RegressionLaw):
 def _quant_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - {*QUANT_TARGETS, "test_inputs"}
     if unknown:
-        raise ParameterError(sorted(unknown)[0], "given", "be one of the options " + ", ".join(
+        k = sorted(unknown)[0]
+        raise ParameterError(f"option {k}", options[k], "be one of the options " + ", ".join(
             [*QUANT_TARGETS, "test_inputs"]))
     out: dict[str, Any] = {t: _scheme(t, options.get(t)) for t in QUANT_TARGETS}
     ti = options.get("test_inputs", "clean")
@@ -313,7 +314,9 @@ class QuantizedSGDLaw(_RegressionLaw):
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
         tau = B / (N * gamma)
         if self._data() == "additive":
-            k = sp.Min(d, sp.Max(tau - eps_d, d ** (-a)) ** (-1 / a))
+            # every direction is learned once lambda_d + eps_d >= B/(N gamma); an explicit branch, because
+            # (d^-a)^(-1/a) rounds below d and leaves a spurious tail that N gamma^2 then amplifies
+            k = sp.Piecewise((d, tau - eps_d <= d ** (-a)), ((tau - eps_d) ** (-1 / a), True))
             trq = PowerHead(a, d) + eps_d * d
         elif self._data() == "multiplicative":
             k = sp.Min(d, ((1 + eps_d) / tau) ** (1 / a))

@@ -30,12 +30,12 @@ _K = 10
 _BERN = [float(sp.bernoulli(2 * j)) / math.factorial(2 * j) for j in range(1, 9)]
 
 
-def _stable_pow_diff(x: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """(y^e - x^e) / e for x, y > 0, stable as e -> 0 (-> log(y/x))."""
-    lx, ly = np.log(x), np.log(y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.exp(e * lx) * np.expm1(e * (ly - lx)) / e
-    return np.where(e == 0.0, ly - lx, out)
+def _stable_pow_diff(x: np.ndarray, k: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """((x+k)^e - x^e) / e for x > 0, k >= 0, stable as e -> 0 (-> log1p(k/x)) and for k << x."""
+    g = np.log1p(k / x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = x**e * np.expm1(e * g) / e
+    return np.where(e == 0.0, g, out)
 
 
 def _pow_gap(x: np.ndarray, k: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -57,20 +57,22 @@ def power_head(p: np.ndarray, k: np.ndarray) -> np.ndarray:
     inf = np.isinf(k)
     kk = np.where(inf, 1.0, k)
     n = np.arange(_K, dtype=np.float64).reshape((_K,) + (1,) * p.ndim)
-    out = np.sum(_pow_gap(1.0 + n, kk, -p), axis=0)
-    x = np.float64(1.0 + _K)
-    out += _stable_pow_diff(np.full_like(kk, x), x + kk, 1.0 - p)
-    out += 0.5 * _pow_gap(x, kk, -p)
-    rising = p.copy()  # (p)_{2j-1}
-    for j, bj in enumerate(_BERN, start=1):
-        if j > 1:
-            rising = rising * (p + 2 * j - 3) * (p + 2 * j - 2)
-        out += bj * rising * _pow_gap(x, kk, -p - 2 * j + 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow of growing terms: handled below
+        out = np.sum(_pow_gap(1.0 + n, kk, -p), axis=0)
+        x = np.float64(1.0 + _K)
+        out += _stable_pow_diff(np.full_like(kk, x), kk, 1.0 - p)
+        out += 0.5 * _pow_gap(x, kk, -p)
+        rising = p.copy()  # (p)_{2j-1}
+        for j, bj in enumerate(_BERN, start=1):
+            if j > 1:
+                rising = rising * (p + 2 * j - 3) * (p + 2 * j - 2)
+            out += bj * rising * _pow_gap(x, kk, -p - 2 * j + 1)
     if np.any(inf):
         with np.errstate(invalid="ignore"):
             full = np.where(p > 1.0, sc.zeta(np.where(p > 1.0, p, 2.0), 1.0), np.inf)
         out = np.where(inf, full, out)
-    return out
+    # growing terms summed past the float64 range: the intermediates give inf - inf, the sum is inf
+    return np.where(np.isnan(out) & (p < 1.0) & (k > 1.0), np.inf, out)
 
 
 def power_tail(p: np.ndarray, k: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -123,7 +123,8 @@ class EffectiveSizeExperiment(BaseExperiment):
                "Middle: excess risk at the largest N against M (points: MC, ±1 SE; lines: exact; dashed: the "
                "N -> inf floor). Third: N_eff/N from the exact engine, with the prescribed step c/tr H^(q) (solid) "
                "and a fixed step (dashed); points: MC ratio of estimation errors E_q/E_fp (> 1 means N_eff < N). "
-               "Right (fourth): N_eff/N from the exact engine against epsilon, darker for larger M (reported, not judged).")
+               "Right (fourth): N_eff/N from the exact engine against epsilon, darker for larger M "
+               "(reported, not judged).")
     Config = Config
 
     def _problem(self, cfg: Config, M: int, kind: str | None, N: int, gamma: float,
