@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = ["main"]
@@ -293,7 +294,10 @@ def _cmd_formula(args: argparse.Namespace) -> None:
     for t in ("data", "labels", "params", "acts", "grads"):
         v = getattr(args, t)
         if v is not None:
-            options[t] = v.partition(":")[0]
+            if ":" in v:
+                _fail(f"--{t} must be a scheme name (additive, multiplicative; formula shows the law, not a value), "
+                      f"got {v!r}")
+            options[t] = v
     law = get_law(args.law, **options) if options else get_law(args.law)
     if args.markdown:
         from .laws.docs import render
@@ -369,10 +373,35 @@ def _frontier_budgets(text: str) -> Any:
     return np.logspace(np.log10(c1), np.log10(c2), k)
 
 
+def _output_file(flag: str, path: str) -> str:
+    """Refuse an output file path that cannot be written, before any computation."""
+    p = Path(path)
+    if not path.strip():
+        _fail(f"{flag} must be a file path, got {path!r}")
+    if p.is_dir():
+        _fail(f"{flag} must be a file path, not a directory, got {path!r}")
+    if not p.parent.is_dir():
+        _fail(f"{flag} must be in an existing folder, got {path!r}")
+    return path
+
+
 def _cmd_optimize(args: argparse.Namespace) -> None:
-    from . import allocate
+    from . import _checks, allocate
     from . import plot as plots
 
+    for attr, needs, flag in (("plot", "frontier", "--frontier"), ("bits_plot", "frontier", "--frontier"),
+                              ("isoflop", "budget", "--budget"), ("isoloss", "budget", "--budget")):
+        value = getattr(args, attr)
+        if value is not None:
+            _output_file("--" + attr.replace("_", "-"), value)
+            if getattr(args, needs) is None:
+                _fail(f"--{attr.replace('_', '-')} must be used with {flag}, got {value!r} without it")
+
+    for attr in ("budget", "flat_rtol", "flat_factor", "a", "b", "gamma", "sigma2", "B", "range", "block", "G"):
+        value = getattr(args, attr, None)
+        if value is not None:
+            setattr(args, attr, _checks.as_float("--" + attr.replace("_", "-"), value))
+    args.B = _checks.integer("--B", args.B, minimum=1)
     name = args.law.partition(":")[0]
     options: dict[str, Any] = _law_options(args.law_options)
     if name in ("sketched", "sketched-quantized"):
@@ -486,10 +515,12 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 def _cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import CALIBRATED_LAWS, calibrate, write
 
-    laws = CALIBRATED_LAWS if not args.laws else tuple(args.laws.split(","))
+    laws = CALIBRATED_LAWS if args.laws is None else tuple(args.laws.split(","))
     for name in laws:
         if name not in CALIBRATED_LAWS:
             _fail(f"--laws must list laws among {', '.join(CALIBRATED_LAWS)}, got {name!r}")
+    if args.out is not None:
+        _output_file("--out", args.out)
     result = calibrate(laws, progress=sys.stderr.isatty())
     if args.out:
         write(result, args.out)

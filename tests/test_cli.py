@@ -273,7 +273,13 @@ def test_optimize_frontier_and_plots(capsys, tmp_path):
         (["--law", "sketched", "--budget", "1e12", "--law-options", "a=3"], "--law-options must not set a (use --a)"),
         (["--law", "kumar", "--budget", "1e21", "--fix", "N=1e9,D=1e10,P=8"], "--fix must leave one of N, D, P"),
         (["--law", "kumar", "--budget", "1e21", "--flat-rtol", "-1"], "--flat-rtol must be > 0"),
-        (["--law", "kumar", "--budget", "1e21", "--flat-factor", "nan"], "--flat-factor must be > 1"),
+        (["--law", "kumar", "--budget", "1e21", "--flat-factor", "nan"], "--flat-factor must be a real number"),
+        (["--law", "kumar", "--budget", "1e21", "--flat-factor", "0.5"], "--flat-factor must be > 1"),
+        (["--law", "kumar", "--budget", "abc"], "--budget must be a real number, got 'abc'"),
+        (["--law", "sketched", "--budget", "1e12", "--B", "2.5"], "--B must be an integer"),
+        (["--law", "kumar", "--budget", "1e21", "--isoflop", "/"], "--isoflop must be a file path, not a directory"),
+        (["--law", "kumar", "--budget", "1e21", "--isoloss", "/no/such/folder/x.png"], "in an existing folder"),
+        (["--law", "kumar", "--budget", "1e21", "--plot", "x.png"], "--plot must be used with --frontier"),
     ],
 )
 def test_optimize_refusals(capsys, argv, needle):
@@ -304,3 +310,19 @@ def test_dask_bad_address_is_one_line(capsys):
     pytest.importorskip("distributed")
     code, _, err = run(capsys, "simulate", "--N", "100", "--d", "10", "--reps", "4", "--dask", "foo")
     assert code == 2 and err.count("\n") == 1 and "--dask must be the address of a reachable dask scheduler" in err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["predict", "--data", ""], "--data must be one of none"),
+        (["predict", "--data", "additive:1e-400"], "underflows to 0"),
+        (["formula", "--law", "sgd-quantized", "--data", "additive:-1"], "--data must be a scheme name"),
+        (["formula", "--law", "sgd", "--data", "additive"], "option data must not be passed"),
+        (["calibrate", "--laws", ""], "--laws must list laws among"),
+        (["calibrate", "--laws", "sgd", "--out", "/"], "--out must be a file path, not a directory"),
+    ],
+)
+def test_more_one_line_refusals(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err

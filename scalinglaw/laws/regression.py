@@ -211,6 +211,13 @@ class SGDLaw(_RegressionLaw):
         "alpha": "fourth-moment constant: E[xx^T A xx^T] <= alpha tr(HA) H; 3 for Gaussian x",
     }
 
+    def __init__(self, constants: Any = None, **options: Any) -> None:
+        if options:
+            k = sorted(options)[0]
+            raise ParameterError(f"option {k}", options[k],
+                                 "not be passed: this full-precision law has no options (use sgd-quantized)")
+        super().__init__(constants)
+
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
         return {k_star: sp.Min(d, (N * gamma) ** (1 / a)), tr_H: PowerHead(a, d)}
 
@@ -503,6 +510,13 @@ class SketchedLaw(_RegressionLaw):
         "c_variance": "calibration multiplier of the variance term",
     }
 
+
+    def __init__(self, constants: Any = None, **options: Any) -> None:
+        if options:
+            k = sorted(options)[0]
+            raise ParameterError(f"option {k}", options[k],
+                                 "not be passed: this full-precision law has no options (use sketched-quantized)")
+        super().__init__(constants)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
         return {N_eff: effective_samples(N), k_star: sp.Min(M, (N_eff * gamma / B) ** (1 / a))}

@@ -18,7 +18,7 @@ from .schemes import idealized
 
 __all__ = ["parse_quantizer"]
 
-_NONE = {"none", "fp64", "exact", "full", ""}
+_NONE = {"none", "fp64", "exact", "full"}
 
 
 def _valid(name: str) -> str:
@@ -60,6 +60,8 @@ def parse_quantizer(spec: str | Quantizer | None, *, name: str = "quantizer") ->
             raise ParameterError(name, spec, f"give a number after '{head}:' (e.g. {head}:0.01)") from None
         if not eps >= 0 or eps == float("inf"):
             raise ParameterError(name, spec, "have epsilon >= 0 and finite")
+        if eps == 0 and any(ch in "123456789" for ch in rest.partition("e")[0]):
+            raise ParameterError(name, spec, "have an epsilon that float64 can hold (it underflows to 0)")
         if eps == 0:
             return None
         return idealized(head, eps)

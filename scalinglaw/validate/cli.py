@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = ["add_arguments", "add_parser", "build_parser", "main"]
@@ -89,6 +90,9 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         names = None if args.all else list(args.names)
         for n in names or []:
             get_experiment(n)
+        out = Path(args.out)
+        if not args.out.strip() or (out.exists() and not out.is_dir()):
+            return _fail(f"--out must be a folder (it is created if missing), got {args.out!r}")
         from .plotting import require_matplotlib
 
         require_matplotlib()
