@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from importlib import resources
 
 import mpmath as mp
@@ -187,7 +188,7 @@ def test_extreme_sizes_agree_with_mpmath():
     cases = [
         (SketchedLaw(), dict(M=1e15, N=1e30, gamma=0.1, sigma2=1.0, a=1.5)),
         (QuantizedSketchedLaw(data="additive", params="multiplicative"),
-         dict(M=1e15, N=1e30, gamma=0.1, a=2.0, eps_d=1e-6, eps_p=0.01)),
+         dict(M=1e15, N=1e30, gamma=1e-10, a=2.0, eps_d=1e-6, eps_p=0.01)),  # tr H^(q) = 1e9: gamma < 2e-9
         (SGDLaw(), dict(N=1e30, gamma=0.1, a=2.0, d=1e15)),
         (QuantizedSGDLaw(data="multiplicative", acts="additive"), dict(N=1e30, gamma=0.05, a=2.0, eps_d=0.01,
                                                                         eps_a=0.1)),
@@ -269,3 +270,40 @@ def test_additive_sgd_learns_every_direction_once_eps_covers_the_spectrum():
     for v, N in zip(values, (1e15, 1e20, 1e25, 1e30), strict=True):
         assert v == pytest.approx(float(law.evaluate_mpmath("variance", dps=60, N=N, **kw)), rel=1e-10)
     assert all(v1 / v0 == pytest.approx(1e-5, rel=1e-3) for v0, v1 in itertools.pairwise(values))
+
+
+@pytest.mark.parametrize("name,options,extra", [
+    ("sgd-quantized", {"data": "additive"}, {"eps_d": 0.1, "B": 8, "d": 100.0}),
+    ("sgd-quantized", {"data": "multiplicative"}, {"eps_d": 0.1, "B": 8, "d": 100.0}),
+    ("sketched-quantized", {"data": "additive"}, {"eps_d": 1e-3, "M": 64.0}),
+    ("sgd", {}, {"d": 1e6}),
+])
+def test_grid_evaluation_equals_scalar_calls_exactly(name, options, extra):
+    """Broadcasting changes no summation order: a grid gives bit-identical values to scalar calls."""
+    law = get_law(name, **options)
+    rng = np.random.default_rng(7)
+    N, gamma = np.logspace(1, 8, 25), rng.uniform(1e-4, 2e-3, 25)
+    grid = law(N=N, gamma=gamma, a=2.0, **extra)
+    scalar = np.array([law(N=N[i], gamma=gamma[i], a=2.0, **extra) for i in range(N.size)])
+    assert np.array_equal(grid, scalar)
+
+
+@pytest.mark.parametrize("d,B", [(20, 1), (20, 10), (200, 4), (1000, 64), (5, 1)])
+def test_mean_square_step_limit_is_sufficient_and_not_far_below_the_exact_one(d, B):
+    """The closed forms' step limit 2/(lambda_1 (1+1/B) + tr H/B) against the exact engine's: below, within 2x."""
+    from scalinglaw.laws.regression import _mean_square_limit
+
+    p = make_problem(a=2.0, d=d, N=100 * B, B=B, gamma=1e-3)
+    exact = exact_risk(p).max_stable_gamma
+    tr = float(np.sum(np.arange(1, d + 1, dtype=float) ** -2.0))
+    limit = _mean_square_limit(1.0, tr, B)
+    assert 0.5 * exact < limit < exact
+
+
+@pytest.mark.parametrize("argv,largest", [
+    (dict(a=2, d=20, M=10, N=128, gamma=5.0, schedule="geometric", average="last"), "2/(lambda_1^(q) (1+1/B)"),
+    (dict(a=2, d=20, N=100, B=10, gamma=2.0), "min(B/(alpha tr H^(q)), 2/(lambda_1^(q)"),
+])
+def test_closed_forms_refuse_unstable_steps(argv, largest):
+    with pytest.raises(ParameterError, match=r"gamma must be < " + re.escape(largest)):
+        closed_form_risk(make_problem(**argv))

@@ -128,3 +128,12 @@ def test_power_head_small_k_full_relative_accuracy(p):
 
 def test_power_head_overflow_is_inf():
     assert float(power_head(-20.0, 1e30)) == math.inf
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0001, 1.5, 2.0, 10.0])
+@pytest.mark.parametrize("k,d", [(1e15, 1e15 + 1), (1e12, 1e12 + 1e6), (1e6, 2e6), (3.0, 1e6), (10.0, 1e15)])
+def test_power_tail_finite_d_no_cancellation(p, k, d):
+    """zeta(p, k+1) - zeta(p, d+1) at 50 digits, to 1e-13, including d - k << k (the zeta difference cancels)."""
+    with mp.workdps(50):
+        ref = mp.zeta(p, mp.mpf(k) + 1) - mp.zeta(p, mp.mpf(d) + 1)
+    assert float(power_tail(p, k, d)) == pytest.approx(float(ref), rel=1e-13)

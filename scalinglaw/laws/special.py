@@ -43,6 +43,28 @@ def _pow_gap(x: np.ndarray, k: np.ndarray, e: np.ndarray) -> np.ndarray:
     return -(x**e) * np.expm1(e * np.log1p(k / x))
 
 
+def _gap_sum(p: np.ndarray, x0: np.ndarray, L: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_{n\ge0}[(x_0+n)^{-p}-(x_0+L+n)^{-p}]=\zeta(p,x_0)-\zeta(p,x_0+L)` (analytic continuation).
+
+    The first ``_K`` terms directly, the rest by Euler-Maclaurin at :math:`x_0+K`; every difference of powers is
+    written with ``expm1``/``log1p``, so nothing cancels when :math:`L\ll x_0` or :math:`p\to1`. Arguments are
+    broadcast float64 arrays with :math:`x_0\ge1`, :math:`0\le L<\infty`.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow of growing terms: handled by the callers
+        out = np.zeros(np.broadcast(p, x0, L).shape)
+        for n in range(_K):  # one fixed order, so a grid gives exactly the scalar values
+            out += _pow_gap(x0 + n, L, -p)
+        x = x0 + _K
+        out += _stable_pow_diff(x, L, 1.0 - p)
+        out += 0.5 * _pow_gap(x, L, -p)
+        rising = p.copy()  # (p)_{2j-1}
+        for j, bj in enumerate(_BERN, start=1):
+            if j > 1:
+                rising = rising * (p + 2 * j - 3) * (p + 2 * j - 2)
+            out += bj * rising * _pow_gap(x, L, -p - 2 * j + 1)
+    return out
+
+
 def power_head(p: np.ndarray, k: np.ndarray) -> np.ndarray:
     r""":math:`\sum_{i=1}^{k}i^{-p}` for real ``k >= 0`` and any real ``p`` (vectorised).
 
@@ -55,18 +77,7 @@ def power_head(p: np.ndarray, k: np.ndarray) -> np.ndarray:
     if np.any(k < 0):
         raise ValueError("power_head needs k >= 0")
     inf = np.isinf(k)
-    kk = np.where(inf, 1.0, k)
-    n = np.arange(_K, dtype=np.float64).reshape((_K,) + (1,) * p.ndim)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow of growing terms: handled below
-        out = np.sum(_pow_gap(1.0 + n, kk, -p), axis=0)
-        x = np.float64(1.0 + _K)
-        out += _stable_pow_diff(np.full_like(kk, x), kk, 1.0 - p)
-        out += 0.5 * _pow_gap(x, kk, -p)
-        rising = p.copy()  # (p)_{2j-1}
-        for j, bj in enumerate(_BERN, start=1):
-            if j > 1:
-                rising = rising * (p + 2 * j - 3) * (p + 2 * j - 2)
-            out += bj * rising * _pow_gap(x, kk, -p - 2 * j + 1)
+    out = _gap_sum(p, np.ones_like(p), np.where(inf, 1.0, k))
     if np.any(inf):
         with np.errstate(invalid="ignore"):
             full = np.where(p > 1.0, sc.zeta(np.where(p > 1.0, p, 2.0), 1.0), np.inf)
@@ -76,26 +87,23 @@ def power_head(p: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def power_tail(p: np.ndarray, k: np.ndarray, d: np.ndarray) -> np.ndarray:
-    r""":math:`\sum_{k<i\le d}i^{-p}` (``d`` may be ``inf``, which needs ``p > 1``); 0 when ``k >= d``."""
+    r""":math:`\sum_{k<i\le d}i^{-p}` (``d`` may be ``inf``, which needs ``p > 1``); 0 when ``k >= d``.
+
+    ``d = inf``: the Hurwitz zeta :math:`\zeta(p,k+1)` (SciPy). Finite ``d``: :math:`\zeta(p,k+1)-\zeta(p,d+1)`
+    as one Euler-Maclaurin sum of differences (:func:`_gap_sum`), which keeps full relative accuracy when
+    :math:`d-k\ll k`, where the difference of two zeta values would cancel.
+    """
     p, k, d = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (p, k, d)))
     kk = np.minimum(k, d)
-    out = np.empty(p.shape)
-    conv = p > 1.0
-    if np.any(conv):  # Hurwitz zeta differences (SciPy), exact for the tails of summable sums
-        pc, kc, dc = p[conv], kk[conv], d[conv]
-        finite = np.isfinite(dc)
-        tail = sc.zeta(pc, kc + 1.0)
-        if np.any(finite):
-            tail[finite] -= sc.zeta(pc[finite], dc[finite] + 1.0)
-        out[conv] = tail
-    div = ~conv
-    if np.any(div):  # growing or slowly decaying terms: finite d only
-        pd, kd, dd = p[div], kk[div], d[div]
-        inf = np.isinf(dd)
-        vals = np.full(pd.shape, np.inf)
-        if np.any(~inf):
-            vals[~inf] = power_head(pd[~inf], dd[~inf]) - power_head(pd[~inf], kd[~inf])
-        out[div] = vals
+    out = np.full(p.shape, np.inf)
+    inf = np.isinf(d)
+    conv = inf & (p > 1.0)
+    if np.any(conv):
+        out[conv] = sc.zeta(p[conv], kk[conv] + 1.0)
+    fin = ~inf
+    if np.any(fin):
+        vals = _gap_sum(p[fin], kk[fin] + 1.0, d[fin] - kk[fin])
+        out[fin] = np.where(np.isnan(vals) & (p[fin] < 1.0), np.inf, vals)
     return np.where(kk >= d, 0.0, out)
 
 
