@@ -22,7 +22,8 @@ EXIT_USAGE = 2
 
 #: Library parameter names that the CLI spells differently.
 _FLAG_NAMES = {"test_inputs": "--test-inputs", "sketch_draws": "--sketch-draws", "sketch_seed": "--sketch-seed",
-               "sketch_basis": "--sketch-basis", "d_proxy": "--d-proxy", "lambda1": "--lambda1"}
+               "sketch_basis": "--sketch-basis", "d_proxy": "--d-proxy", "lambda1": "--lambda1",
+               "runs": "the runs file", "n_boot": "--boot"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -336,6 +337,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     law = get_law(args.law, **_law_options(args.law_options))
     runs = read_runs(args.csv, law)
     n_boot = _checks.integer("--boot", args.boot, minimum=0)
+    if n_boot == 1:
+        _fail("--boot must be 0 (no intervals) or >= 2 (one resample gives no interval), got 1")
     seed = _checks.integer("--seed", args.seed, minimum=0)
     free = args.free.split(",") if args.free else None
     result = fit(law, runs, free=free, n_boot=n_boot, seed=seed)

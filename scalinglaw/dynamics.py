@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = [
     "StepMap",
     "check_stability",
     "max_stable_step",
+    "mean_square_step_limit",
     "moment_coefficients",
     "scheme_of",
 ]
@@ -254,6 +256,19 @@ class StepMap:
 
 
 # ---------------------------------------------------------------------------------------------------- stability
+def mean_square_step_limit(top: Any, trace: Any, B: Any) -> Any:
+    r""":math:`2/(\lambda_1(1+1/B)+\operatorname{tr}H/B)`, below which the second moments of minibatch SGD on
+    Gaussian features contract [derived].
+
+    With batch :math:`B` they contract iff :math:`\gamma\lambda_i(1+1/B)<2` for every :math:`i` and
+    :math:`\frac\gamma B\sum_i\lambda_i/(2-\gamma\lambda_i(1+1/B))<1` (Sylvester's inertia of
+    :math:`\mathrm{diag}(\kappa)-\beta\lambda\lambda^\top`, SPEC §4). Bounding every denominator by the largest
+    eigenvalue's gives this sufficient condition: for :math:`B=1` it is :math:`2/(2\lambda_1+\operatorname{tr}H)`,
+    as :math:`B\to\infty` gradient descent's :math:`2/\lambda_1`.
+    """
+    return 2.0 / (top * (1.0 + 1.0 / B) + trace / B)
+
+
 def _is_stable(mc: MomentCoefficients, gamma: float) -> bool:
     """Spectral radius of the (m, a) map below 1: |D| < 1 and the eigenvalues of K = I - P in (0, 2)."""
     mut = mc.mut

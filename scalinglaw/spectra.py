@@ -27,8 +27,11 @@ __all__ = ["ArraySpectrum", "LogPowerLaw", "PowerLaw", "Spectrum", "hurwitz_tail
 
 def parse_dimension(d: object) -> int | float:
     """Validate a dimension: an integer >= 1, or ``inf`` (also the strings ``"inf"``, ``"infinity"``)."""
-    if isinstance(d, str) and d.strip().lower() in {"inf", "infinity", "∞"}:
-        return math.inf
+    if isinstance(d, str):
+        if d.strip().lower() in {"inf", "infinity", "∞"}:
+            return math.inf
+        if math.isinf(_checks.as_float("d", d)):  # e.g. '1e400': a number, not the word
+            raise ParameterError("d", d, "be an integer >= 1 or 'inf' (this number overflows float64)")
     return _checks.integer("d", d, minimum=1, allow_inf=True)
 
 

@@ -326,3 +326,22 @@ def test_dask_bad_address_is_one_line(capsys):
 def test_more_one_line_refusals(capsys, argv, needle):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+
+
+def test_fit_input_refusals(capsys, tmp_path):
+    from scalinglaw.laws.fit import example_path
+
+    binary = tmp_path / "runs.csv"
+    binary.write_bytes(b"\xff\xfe\x00abc")
+    one = tmp_path / "one.csv"
+    one.write_text("N,D,P,loss\n1e8,1e10,8,3.1\n")
+    for argv, needle in (([str(binary)], "runs file must be a UTF-8 text CSV"),
+                         ([str(one)], "the runs file must contain at least 2 runs"),
+                         ([str(example_path()), "--boot", "1"], "--boot must be 0 (no intervals) or >= 2")):
+        code, out, err = run(capsys, "fit", *argv, "--law", "kumar")
+        assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+
+
+def test_dimension_that_overflows_is_refused(capsys):
+    code, _, err = run(capsys, "predict", "--d", "1e400")
+    assert code == 2 and "--d must be an integer >= 1 or 'inf'" in err

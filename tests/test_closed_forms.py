@@ -291,12 +291,12 @@ def test_grid_evaluation_equals_scalar_calls_exactly(name, options, extra):
 @pytest.mark.parametrize("d,B", [(20, 1), (20, 10), (200, 4), (1000, 64), (5, 1)])
 def test_mean_square_step_limit_is_sufficient_and_not_far_below_the_exact_one(d, B):
     """The closed forms' step limit 2/(lambda_1 (1+1/B) + tr H/B) against the exact engine's: below, within 2x."""
-    from scalinglaw.laws.regression import _mean_square_limit
+    from scalinglaw.dynamics import mean_square_step_limit
 
     p = make_problem(a=2.0, d=d, N=100 * B, B=B, gamma=1e-3)
     exact = exact_risk(p).max_stable_gamma
     tr = float(np.sum(np.arange(1, d + 1, dtype=float) ** -2.0))
-    limit = _mean_square_limit(1.0, tr, B)
+    limit = mean_square_step_limit(1.0, tr, B)
     assert 0.5 * exact < limit < exact
 
 

@@ -266,3 +266,17 @@ def test_sketch_raw_basis_coordinate_noise_runs_where_engine_refuses() -> None:
     p = small_problem(d=24, M=6, sketch_basis="raw", data="multiplicative-coord:0.2", test_inputs="quantized")
     r = simulate(p, reps=8, seed=0)
     assert np.all(np.isfinite(r.excess_risks))
+
+
+def test_absmax_int_data_enters_the_stability_check():
+    """int2 with absmax scaling has no idealised scheme: it is checked through a measured additive surrogate
+    (it was treated as full precision, and gamma = 0.5 ran to an excess risk of 1e36)."""
+    from scalinglaw.simulate.plan import check_stable
+
+    p = make_problem(a=2, d=20, N=1000, gamma=0.5, data="int2")
+    with pytest.raises(UnstableStepError) as exc:
+        check_stable(p)
+    limit = exc.value.max_stable
+    full_precision = check_stable(p.with_(data=None, gamma=0.1))
+    assert limit < 0.5 * full_precision
+    check_stable(p.with_(gamma=0.9 * limit))  # accepted below the stated limit

@@ -199,6 +199,8 @@ def read_runs(source: str | os.PathLike[str] | TextIO, law: str | Law | None = N
     handle, label, close = _open(source)
     try:
         text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise ParameterError("runs file", label, f"be a UTF-8 text CSV (byte {exc.start} is not text)") from None
     finally:
         if close:
             handle.close()
@@ -748,6 +750,8 @@ def fit(
         raise ParameterError("runs", ", ".join(runs), "have a 'loss' column")
     huber_delta = _checks.positive("huber_delta", huber_delta)
     n_boot = int(_checks.integer("n_boot", n_boot, minimum=0))
+    if n_boot == 1:
+        raise ParameterError("n_boot", n_boot, "be 0 (no intervals) or >= 2 (one resample gives no interval)")
     n_starts = int(_checks.integer("n_starts", n_starts, minimum=1))
     level = _checks.as_float("level", level)
     if not 0 < level < 1:

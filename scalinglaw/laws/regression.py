@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import sympy as sp
 
+from ..dynamics import mean_square_step_limit
 from ..errors import ParameterError
 from .base import Law, Variable
 from .constants import ConstantSet
@@ -111,22 +112,9 @@ def _refuse_unstable(gamma: np.ndarray, limit: np.ndarray, condition: str, why: 
                              f"be < {condition} = {float(np.min(limit)):.6g} ({why})")
 
 
-def _mean_square_limit(top: Any, trace: Any, B: Any) -> Any:
-    r""":math:`2/(\lambda_1(1+1/B)+\operatorname{tr}H/B)`, below which the second moments of minibatch SGD on
-    Gaussian features contract [derived].
-
-    With batch :math:`B` they contract iff :math:`\gamma\lambda_i(1+1/B)<2` for every :math:`i` and
-    :math:`\frac\gamma B\sum_i\lambda_i/(2-\gamma\lambda_i(1+1/B))<1` (Sylvester's inertia of
-    :math:`\mathrm{diag}(\kappa)-\beta\lambda\lambda^\top`, SPEC §4). Bounding every denominator by the largest
-    eigenvalue's gives this sufficient condition: for :math:`B=1` it is :math:`2/(2\lambda_1+\operatorname{tr}H)`,
-    as :math:`B\to\infty` gradient descent's :math:`2/\lambda_1`.
-    """
-    return 2.0 / (top * (1.0 + 1.0 / B) + trace / B)
-
-
 def _refuse_unstable_sketched(values: dict[str, np.ndarray], data: str | None) -> None:
-    r"""Refuse step sizes beyond :func:`_mean_square_limit` for the sketched spectrum [derived];
-    :math:`\lambda_1=1` for :math:`\lambda_i=i^{-a}`, quantization as in :math:`H^{(q)}` (SPEC §5.4)."""
+    r"""Refuse step sizes beyond :func:`~scalinglaw.dynamics.mean_square_step_limit` for the sketched spectrum
+    [derived]; :math:`\lambda_1=1` for :math:`\lambda_i=i^{-a}`, quantization as in :math:`H^{(q)}` (SPEC §5.4)."""
     d = values.get("d", np.inf)
     tr = power_head(values["a"], d)
     eps = values.get("eps_d", 0.0) if data else 0.0
@@ -138,7 +126,7 @@ def _refuse_unstable_sketched(values: dict[str, np.ndarray], data: str | None) -
     else:
         top = 1.0
     B = values.get("B", 1.0)
-    _refuse_unstable(values["gamma"], _mean_square_limit(top, tr, B), "2/(lambda_1^(q) (1+1/B) + tr H^(q)/B)",
+    _refuse_unstable(values["gamma"], mean_square_step_limit(top, tr, B), "2/(lambda_1^(q) (1+1/B) + tr H^(q)/B)",
                      "mean-square stability of one-pass SGD on Gaussian data")
 
 
@@ -503,7 +491,7 @@ class QuantizedSGDLaw(_RegressionLaw):
             tr = tr * (1 + values["eps_d"])
         top = 1.0 + (values["eps_d"] if self._data() else 0.0)  # lambda_1^(q)
         B = values["B"]
-        limit = np.minimum(B / (self.constants["alpha"] * tr), _mean_square_limit(top, tr, B))
+        limit = np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
         _refuse_unstable(values["gamma"], limit, "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",
                          "the condition of the bound and mean-square stability, which binds for large batches")
 
