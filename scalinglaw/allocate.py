@@ -233,6 +233,8 @@ class ChenModel(AllocationModel):
     def __init__(self, law: Law, G: float = 128.0) -> None:
         super().__init__(law)
         self.G = _checks.as_float("G", G)
+        if not 1.0 <= self.G < math.inf:  # the law's domain: a group of at least one element
+            raise ParameterError("G", G, "be >= 1 and finite (elements per quantization scale)")
         self._fn = law.compile()
         self._consts = law._constant_args()
 
@@ -722,6 +724,8 @@ def _fixed_roles(model: AllocationModel, fix: dict[str, float] | None) -> dict[s
                                      f"be within the law's precision domain [{lo:.4g}, {hi:.4g}]")
         else:
             val = _checks.positive(f"--fix {name}", value)
+            if val < 1.0:  # the search, like the laws' sizes, starts at one
+                raise ParameterError(f"--fix {name}", value, "be >= 1 (a count of parameters or samples)")
         out[role] = val
     return out
 

@@ -53,8 +53,8 @@ def _schemes(problem: Problem) -> tuple[dict[str, str | None], dict[str, float],
         ideal = q.idealized_scheme()
         if ideal is None:
             raise UnsupportedConfigurationError(
-                f"{t}={q.spec} has a data-dependent epsilon (absmax scaling): no closed form; give a fixed range "
-                "or an idealised scheme, or use --method exact"
+                f"{t}={q.spec} has a data-dependent epsilon (absmax scaling): no closed form and no exact risk; "
+                f"give a fixed range (e.g. {q.spec}:range=4), an idealised scheme, or use simulate"
             )
         if not q.idealized:
             notes.append(f"{t}={q.spec} enters through its idealised surrogate {ideal.spec}")
@@ -70,7 +70,8 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
     spec = problem.spectrum
     if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
         raise UnsupportedConfigurationError(
-            "closed forms need the power-law spectrum lambda_i = i^-a (lambda1 = 1); use --method exact"
+            f"closed forms need the power-law spectrum lambda_i = i^-a (lambda1 = 1), got {spec.label}; "
+            "use --method exact"
         )
     target = problem.target
     if isinstance(target, Ones):

@@ -345,3 +345,12 @@ def test_fit_input_refusals(capsys, tmp_path):
 def test_dimension_that_overflows_is_refused(capsys):
     code, _, err = run(capsys, "predict", "--d", "1e400")
     assert code == 2 and "--d must be an integer >= 1 or 'inf'" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--law", "chen", "--budget", "1e21", "--G", "0"], "--G must be >= 1 and finite"),
+    (["--law", "kumar", "--budget", "1e21", "--fix", "N=0.5"], "--fix N must be >= 1"),
+])
+def test_optimize_names_the_bad_option_not_the_budget(capsys, argv, needle):
+    code, out, err = run(capsys, "optimize", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
