@@ -307,10 +307,26 @@ class RegressionModel(AllocationModel):
         return [vals[n] for n in self._order]
 
     def raw_loss(self, size, data, P, extra=None):
+        args = self._args(size, data, P, extra)
         with np.errstate(all="ignore"):
-            out = self._fn(*self._args(size, data, P, extra), *self._consts)
-        ok = (np.asarray(data) >= 2) & (np.asarray(size) >= 1)
+            out = self._fn(*args, *self._consts)
+        ok = (np.asarray(data) >= 2) & (np.asarray(size) >= 1) & self._stable(dict(zip(self._order, args, strict=True)))
         return np.where(ok & np.isfinite(out), out, np.inf)
+
+    def _stable(self, vals: dict[str, Any]) -> np.ndarray:
+        """Where ``gamma`` is below the law's step limit (additive data noise adds M eps to tr H^(q)): the
+        allocation must not pick a size that the fixed step cannot train."""
+        from .dynamics import mean_square_step_limit
+        from .laws.special import power_head
+
+        tr, top = float(power_head(vals["a"], math.inf)), 1.0
+        eps = np.asarray(vals.get("eps_d", 0.0), dtype=np.float64)
+        if "data" in self.quantize:
+            if self.scheme == "int":
+                tr, top = tr + np.asarray(vals["M"], dtype=np.float64) * eps, 1.0 + eps
+            else:
+                tr, top = tr * (1.0 + eps), 1.0 + eps
+        return np.asarray(vals["gamma"] < mean_square_step_limit(top, tr, vals["B"]))
 
     def terms(self, size, data, P, extra=None):
         args = self._args(size, data, P, extra)

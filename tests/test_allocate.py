@@ -186,3 +186,16 @@ def test_optimum_beats_feasible_neighbours_at_small_losses(law, budget):
         size, data = opt.size * f, opt.data / f  # C = c * size * data * P stays fixed
         neighbour = model.terms(size, data, opt.precision)
         assert sum(neighbour.values()) > opt.loss, (f, opt.size, opt.loss)
+
+
+def test_allocation_search_excludes_steps_the_law_refuses():
+    """raw_loss (the vectorised search) and the law's own validation agree on the unstable region: with INT data
+    at 2 bits and M = 1e6, M eps adds 1.8e6 to tr H^(q), and gamma = 0.5 cannot train it."""
+    from scalinglaw.allocate import allocation_model
+
+    model = allocation_model("sketched-quantized", quantize=["data"], scheme="int", gamma=0.5)
+    assert np.isinf(model.raw_loss(np.array([1e6]), np.array([1e8]), np.array([2.0])))[0]
+    with pytest.raises(ParameterError, match="gamma must be <"):
+        model.terms(1e6, 1e8, 2.0)
+    assert np.isfinite(model.raw_loss(np.array([100.0]), np.array([1e8]), np.array([12.0])))[0]
+    assert np.isfinite(sum(model.terms(100.0, 1e8, 12.0).values()))
