@@ -79,6 +79,13 @@ class Variable:
         return arr
 
 
+def refuse_options(options: Mapping[str, Any], why: str) -> None:
+    """Raise for the first (sorted) option of a law that takes none: ``option <name> must not be passed: <why>``."""
+    if options:
+        k = sorted(options)[0]
+        raise ParameterError(f"option {k}", options[k], f"not be passed: {why}")
+
+
 class Law(ABC):
     """A scaling law: named symbolic terms, constants with provenance, compiled evaluation.
 

@@ -20,8 +20,7 @@ from typing import Any, ClassVar
 
 import sympy as sp
 
-from ..errors import ParameterError
-from .base import Law, Variable
+from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
 
 __all__ = ["BF16_BASE", "ChenLaw"]
@@ -164,9 +163,7 @@ class ChenLaw(Law):
     constant_descriptions: ClassVar[dict[str, str]] = CONSTANT_DESCRIPTIONS
 
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
-        if options:
-            k = sorted(options)[0]
-            raise ParameterError(f"option {k}", options[k], "not be passed: law chen has no options")
+        refuse_options(options, "law chen has no options")
         super().__init__(constants)
 
     def _terms(self) -> dict[str, sp.Expr]:

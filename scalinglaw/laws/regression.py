@@ -35,7 +35,7 @@ import sympy as sp
 
 from ..dynamics import mean_square_step_limit
 from ..errors import ParameterError
-from .base import Law, Variable
+from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
 from .special import Hyp2F1, PowerHead, PowerTail, power_head
 
@@ -238,10 +238,7 @@ class SGDLaw(_RegressionLaw):
     }
 
     def __init__(self, constants: Any = None, **options: Any) -> None:
-        if options:
-            k = sorted(options)[0]
-            raise ParameterError(f"option {k}", options[k],
-                                 "not be passed: this full-precision law has no options (use sgd-quantized)")
+        refuse_options(options, "this full-precision law has no options (use sgd-quantized)")
         super().__init__(constants)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
@@ -538,10 +535,7 @@ class SketchedLaw(_RegressionLaw):
 
 
     def __init__(self, constants: Any = None, **options: Any) -> None:
-        if options:
-            k = sorted(options)[0]
-            raise ParameterError(f"option {k}", options[k],
-                                 "not be passed: this full-precision law has no options (use sketched-quantized)")
+        refuse_options(options, "this full-precision law has no options (use sketched-quantized)")
         super().__init__(constants)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:

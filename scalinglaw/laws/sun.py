@@ -27,7 +27,7 @@ import sympy as sp
 
 from .. import _checks
 from ..errors import ParameterError
-from .base import Law, Variable
+from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
 
 __all__ = [
@@ -141,9 +141,7 @@ class SunLaw(Law):
     constant_descriptions: ClassVar[dict[str, str]] = CONSTANT_DESCRIPTIONS
 
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
-        if options:
-            k = sorted(options)[0]
-            raise ParameterError(f"option {k}", options[k], "not be passed: law sun has no options")
+        refuse_options(options, "law sun has no options")
         super().__init__(constants)
 
     def _terms(self) -> dict[str, sp.Expr]:
