@@ -316,17 +316,10 @@ class RegressionModel(AllocationModel):
     def _stable(self, vals: dict[str, Any]) -> np.ndarray:
         """Where ``gamma`` is below the law's step limit (additive data noise adds M eps to tr H^(q)): the
         allocation must not pick a size that the fixed step cannot train."""
-        from .dynamics import mean_square_step_limit
-        from .laws.special import power_head
+        from .laws.regression import sketched_step_limit
 
-        tr, top = float(power_head(vals["a"], math.inf)), 1.0
-        eps = np.asarray(vals.get("eps_d", 0.0), dtype=np.float64)
-        if "data" in self.quantize:
-            if self.scheme == "int":
-                tr, top = tr + np.asarray(vals["M"], dtype=np.float64) * eps, 1.0 + eps
-            else:
-                tr, top = tr * (1.0 + eps), 1.0 + eps
-        return np.asarray(vals["gamma"] < mean_square_step_limit(top, tr, vals["B"]))
+        data = ("additive" if self.scheme == "int" else "multiplicative") if "data" in self.quantize else None
+        return np.asarray(vals["gamma"] < sketched_step_limit(vals, data))
 
     def terms(self, size, data, P, extra=None):
         args = self._args(size, data, P, extra)

@@ -66,15 +66,11 @@ def _bound_gamma(problem_kwargs: dict[str, Any], fraction: float) -> float:
     law, inputs, _ = law_for_problem(probe, "unit")
     if law.name in ("sgd", "sgd-quantized"):
         from .laws.special import power_head
+        from .spectra import quantized_trace
 
-        a, d = inputs["a"], inputs["d"]
-        tr = float(power_head(a, d))
-        ed = inputs.get("eps_d", 0.0)
-        if law.options.get("data") == "additive":
-            tr += ed * d
-        elif law.options.get("data") == "multiplicative":
-            tr *= 1 + ed
-        limit = min(limit, inputs.get("B", 1) / (3.0 * tr))
+        tr, _ = quantized_trace(float(power_head(inputs["a"], inputs["d"])), inputs["d"], law.options.get("data"),
+                                inputs.get("eps_d", 0.0))
+        limit = min(limit, inputs.get("B", 1) / (3.0 * float(tr)))
     return fraction * limit
 
 

@@ -101,21 +101,22 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
     tail = target.tail_mass(spec, n) if spec.is_infinite else 0.0
     notes: list[str] = []
     if spec.is_infinite:
-        lam_n = float(spec.head(n)[-1])
+        head = spec.head(n)
+        lam_n = float(head[-1])
         notes.append(
             f"d=inf: finite proxy of {n} coordinates plus the analytic tail mass {tail:.6g} "
             f"(treated as unlearned signal; gamma*T*lambda_n = {problem.gamma * problem.steps * lam_n:.3g})"
         )
         from .dynamics import mean_square_step_limit  # dynamics builds on this module
 
-        head_trace = float(np.sum(spec.head(n)))
+        head_trace = float(np.sum(head))
         tail_trace = spec.tail_sum(n)
         if tail_trace > 1e-3 * head_trace:
             # the tail's feedback on the noise builds up only over ~1/(gamma lambda_n) steps
             notes.append(
                 f"the tail holds {tail_trace / (head_trace + tail_trace):.1%} of tr H: the stated largest stable "
                 f"gamma is the proxy's over this horizon; over an unbounded one the full spectrum needs gamma < "
-                f"{mean_square_step_limit(float(spec.head(1)[0]), head_trace + tail_trace, problem.B):.3g}"
+                f"{mean_square_step_limit(float(head[0]), head_trace + tail_trace, problem.B):.3g}"
             )
     s_head = target.second_moments(spec, n)
     if problem.M is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import integrate, special
@@ -33,6 +34,21 @@ def parse_dimension(d: object) -> int | float:
         if math.isinf(_checks.as_float("d", d)):  # e.g. '1e400': a number, not the word
             raise ParameterError("d", d, "be an integer >= 1 or 'inf' (this number overflows float64)")
     return _checks.integer("d", d, minimum=1, allow_inf=True)
+
+
+def quantized_trace(trace: Any, size: Any, kind: str | None, eps: Any, top: Any = 1.0) -> tuple[Any, Any]:
+    r""":math:`\operatorname{tr}H^{(q)}` and :math:`\lambda_1^{(q)}` of data quantized by an idealised scheme.
+
+    :math:`H^{(q)}=H+\epsilon I` over ``size`` coordinates (``kind="additive"``) or :math:`(1+\epsilon)H`
+    (``"multiplicative"``, ``"multiplicative-coord"``); ``kind=None`` is full precision. ``top`` is
+    :math:`\lambda_1`. [recon: SPEC §5.2, §5.4] Broadcasts; an infinite ``size`` with :math:`\epsilon=0` adds 0.
+    """
+    if kind is None:
+        return trace, top
+    if kind == "additive":
+        with np.errstate(invalid="ignore"):
+            return trace + np.where(np.asarray(eps) > 0, np.multiply(size, eps), 0.0), top + eps
+    return trace * (1.0 + eps), top * (1.0 + eps)
 
 
 def hurwitz_tail(s: float, k: float) -> float:
@@ -166,7 +182,10 @@ class LogPowerLaw(Spectrum):
         object.__setattr__(self, "scale", _checks.positive("scale", self.scale))
 
     def head(self, n: int) -> np.ndarray:
-        i = np.arange(1, int(n) + 1, dtype=np.float64)
+        return self._at(np.arange(1, int(n) + 1, dtype=np.float64))
+
+    def _at(self, i: np.ndarray) -> np.ndarray:
+        r""":math:`\lambda_i` at (float) indices ``i``."""
         return self.scale / (i * np.log1p(i) ** self.a)
 
     def tail_sum(self, k: int, *, target_exponent: float | None = None) -> float:
@@ -187,8 +206,7 @@ class LogPowerLaw(Spectrum):
 
         # the first terms exactly: the Euler-Maclaurin remainder falls like f'''(k) ~ k^-4
         head_terms = 10_000
-        i = np.arange(k + 1, k + head_terms + 1, dtype=np.float64)
-        head = math.fsum(self.scale / (i * np.log1p(i) ** self.a))
+        head = math.fsum(self._at(np.arange(k + 1, k + head_terms + 1, dtype=np.float64)))
         lo = k + head_terms + 1.0
         hi = math.inf if math.isinf(self.d) else float(self.d)
         # substitute x = e^t to tame the slow decay: f(x) x = scale / log(1 + e^t)^a, without overflow in e^t

@@ -137,3 +137,13 @@ def test_power_tail_finite_d_no_cancellation(p, k, d):
     with mp.workdps(50):
         ref = mp.zeta(p, mp.mpf(k) + 1) - mp.zeta(p, mp.mpf(d) + 1)
     assert float(power_tail(p, k, d)) == pytest.approx(float(ref), rel=1e-13)
+
+
+def test_quantized_trace_of_each_scheme():
+    from scalinglaw.spectra import quantized_trace
+
+    assert quantized_trace(2.0, 10, None, 0.3) == (2.0, 1.0)
+    tr, top = quantized_trace(2.0, 10, "additive", 0.3)
+    assert float(tr) == pytest.approx(2.0 + 10 * 0.3) and top == pytest.approx(1.3)
+    assert quantized_trace(2.0, 10, "multiplicative", 0.3) == (pytest.approx(2.6), pytest.approx(1.3))
+    assert float(quantized_trace(2.0, math.inf, "additive", 0.0)[0]) == 2.0  # d = inf at full precision

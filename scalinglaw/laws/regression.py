@@ -35,6 +35,7 @@ import sympy as sp
 
 from ..dynamics import mean_square_step_limit
 from ..errors import ParameterError
+from ..spectra import quantized_trace
 from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
 from .special import Hyp2F1, PowerHead, PowerTail, power_head
@@ -112,21 +113,18 @@ def _refuse_unstable(gamma: np.ndarray, limit: np.ndarray, condition: str, why: 
                              f"be < {condition} = {float(np.min(limit)):.6g} ({why})")
 
 
+def sketched_step_limit(values: dict[str, Any], data: str | None) -> Any:
+    r""":func:`~scalinglaw.dynamics.mean_square_step_limit` of the sketched spectrum [derived].
+
+    :math:`\lambda_1=1` for :math:`\lambda_i=i^{-a}`; data quantization as in :math:`H_S^{(q)}`
+    (:func:`~scalinglaw.spectra.quantized_trace`, SPEC §5.4)."""
+    tr, top = quantized_trace(power_head(values["a"], values.get("d", np.inf)), values["M"], data,
+                              values.get("eps_d", 0.0) if data else 0.0)
+    return mean_square_step_limit(top, tr, values.get("B", 1.0))
+
+
 def _refuse_unstable_sketched(values: dict[str, np.ndarray], data: str | None) -> None:
-    r"""Refuse step sizes beyond :func:`~scalinglaw.dynamics.mean_square_step_limit` for the sketched spectrum
-    [derived]; :math:`\lambda_1=1` for :math:`\lambda_i=i^{-a}`, quantization as in :math:`H^{(q)}` (SPEC §5.4)."""
-    d = values.get("d", np.inf)
-    tr = power_head(values["a"], d)
-    eps = values.get("eps_d", 0.0) if data else 0.0
-    M = values["M"]
-    if data == "additive":
-        tr, top = tr + M * eps, 1.0 + eps
-    elif data == "multiplicative":
-        tr, top = tr * (1.0 + eps), 1.0 + eps
-    else:
-        top = 1.0
-    B = values.get("B", 1.0)
-    _refuse_unstable(values["gamma"], mean_square_step_limit(top, tr, B), "2/(lambda_1^(q) (1+1/B) + tr H^(q)/B)",
+    _refuse_unstable(values["gamma"], sketched_step_limit(values, data), "2/(lambda_1^(q) (1+1/B) + tr H^(q)/B)",
                      "mean-square stability of one-pass SGD on Gaussian data")
 
 
@@ -481,12 +479,8 @@ class QuantizedSGDLaw(_RegressionLaw):
         self._check_summable(values)
         if self._data() == "additive" and np.any(np.isinf(values["d"]) & (values["eps_d"] > 0)):
             raise ParameterError("d", math.inf, "be finite with additive data quantization (tr H^(q) = d eps_d)")
-        tr = power_head(values["a"], values["d"])
-        if self._data() == "additive":
-            tr = tr + values["eps_d"] * np.where(np.isinf(values["d"]), 0.0, values["d"])
-        elif self._data() == "multiplicative":
-            tr = tr * (1 + values["eps_d"])
-        top = 1.0 + (values["eps_d"] if self._data() else 0.0)  # lambda_1^(q)
+        tr, top = quantized_trace(power_head(values["a"], values["d"]), values["d"], self._data(),
+                                  values.get("eps_d", 0.0))
         B = values["B"]
         limit = np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
         _refuse_unstable(values["gamma"], limit, "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",

@@ -36,6 +36,7 @@ import numpy as np
 from ..exact import exact_risk
 from ..predict import closed_form_risk
 from ..problem import make_problem
+from ..spectra import quantized_trace
 from .base import BaseExperiment, Check, Context
 from .stats import bonferroni_z, linear_fit, paired, z_score
 
@@ -61,12 +62,7 @@ class Config:
 
 
 def _trace_q(a: float, d: int, kind: str | None, eps: float) -> float:
-    tr = float(np.sum(np.arange(1, d + 1, dtype=float) ** (-a)))
-    if kind == "additive":
-        return tr + d * eps
-    if kind is not None:
-        return (1 + eps) * tr
-    return tr
+    return float(quantized_trace(float(np.sum(np.arange(1, d + 1, dtype=float) ** (-a))), d, kind, eps)[0])
 
 
 class DimensionExperiment(BaseExperiment):

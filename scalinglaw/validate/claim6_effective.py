@@ -48,6 +48,7 @@ from ..predict import exact_effective_data_size, exact_effective_model_size
 from ..problem import Problem, make_problem
 from ..quantize import parse_quantizer
 from ..reduction import reduce_problem
+from ..spectra import quantized_trace
 from .base import BaseExperiment, Check, Context
 from .mc import paired_sketch_difference, sketched_mc
 from .stats import bonferroni_z
@@ -96,13 +97,8 @@ class Config:
 
 
 def _prescribed_step(c: float, trace: float, M: int, kind: str | None, eps: float) -> float:
-    r""":math:`c/\operatorname{tr}H_S^{(q)}`: :math:`\operatorname{tr}H_S+M\epsilon` additive,
-    :math:`(1+\epsilon)\operatorname{tr}H_S` multiplicative (SPEC §5.4) [recon]."""
-    if kind == "additive":
-        return c / (trace + M * eps)
-    if kind == "multiplicative":
-        return c / ((1 + eps) * trace)
-    return c / trace
+    r""":math:`c/\operatorname{tr}H_S^{(q)}` (SPEC §5.4) [recon]."""
+    return c / float(quantized_trace(trace, M, kind, eps)[0])
 
 
 class EffectiveSizeExperiment(BaseExperiment):
