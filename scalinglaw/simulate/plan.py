@@ -155,7 +155,8 @@ _SURROGATE_DRAWS = 512
 def _measured_data_surrogate(q: Quantizer, mu: np.ndarray) -> Quantizer:
     """Additive surrogate for a data format without an idealised scheme (INT with absmax scaling), measured on
     ``_SURROGATE_DRAWS`` feature vectors of the diagonal problem (fixed seed). The error is signal-independent
-    within a vector (additive), but its scale follows the vector's absmax."""
+    within a vector (additive), but its scale follows the vector's absmax. [derived, approximate: conservative
+    in the one case measured, int2 at d = 20, where it states 0.17 and the Monte Carlo stays finite at 0.2]"""
     rng = np.random.default_rng(20240917)
     z = rng.standard_normal((_SURROGATE_DRAWS, mu.size)) * np.sqrt(mu)
     e2 = (q.quantize(z, rng, vector_axes=(-1,)) - z) ** 2
