@@ -41,7 +41,7 @@ from ..reduction import reduce_problem, run_horizon
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "exact_risk", "exact_risk_limit"]
+__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk"]
 
 METHODS = ("auto", "spectral", "recursion")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
@@ -140,14 +140,22 @@ def _spectral_is_cheaper(problem: Problem, d: int) -> bool:
 
 
 @dataclass(frozen=True)
-class _MeasureRisk:
+class MeasureRisk:
+    """The terms of the excess risk on one spectral measure, its moment coefficients and the method used."""
+
     terms: dict[str, float]
     mc: Any
     method: str
 
 
-def _measure_risk(measure: SpectralMeasure, problem: Problem, method: str) -> _MeasureRisk:
-    """The terms of the excess risk of ``problem``'s run on one spectral measure (validated inputs)."""
+def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto") -> MeasureRisk:
+    """The terms of the excess risk of ``problem``'s run (step sizes, schedule, batch, quantizers, output, test
+    convention) on the spectral measure ``measure`` instead of ``problem``'s own spectrum.
+
+    This is the engine's core: :func:`exact_risk` builds the measures of ``problem`` (plain or per sketch draw)
+    and calls it; a deterministic equivalent or any other source of a measure calls it the same way. Raises
+    :class:`~scalinglaw.errors.UnstableStepError` for an unstable step.
+    """
     mc = moment_coefficients(measure, problem.quantizers, problem.B)
     check_stability(mc, problem.gamma)
     maps = [(StepMap.build(mc, g), n) for g, n in problem.phases()]
@@ -179,7 +187,7 @@ def _measure_risk(measure: SpectralMeasure, problem: Problem, method: str) -> _M
         cross = 0.0
     terms = {"approximation": approx, "bias": bias, "variance": variance, "cross": cross}
     terms.update(measure.excess_offset)
-    return _MeasureRisk(terms=terms, mc=mc, method=used)
+    return MeasureRisk(terms=terms, mc=mc, method=used)
 
 
 def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
@@ -207,12 +215,12 @@ def _terms_with_error(
     all_terms, all_errors, mcs, notes = [], [], [], []
     used = method
     for measure in measures:
-        res = _measure_risk(measure, problem, method)
+        res = measure_risk(measure, problem, method)
         used = res.method
         errors = {k: 0.0 for k in res.terms}
         if measure.compressed:
             finer = reduce_problem(problem, level=level + 1)[0]
-            fine = _measure_risk(finer, problem, method)
+            fine = measure_risk(finer, problem, method)
             errors = {k: abs(fine.terms[k] - res.terms[k]) for k in res.terms}
             notes.append(
                 f"quadrature error estimated by refinement ({measure.size} -> {finer.size} nodes): "
