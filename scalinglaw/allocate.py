@@ -146,13 +146,14 @@ class KumarModel(AllocationModel):
         super().__init__(law)
         self.precision_bounds = (law._tied_lower_bound(), 16.0)
         self.fixed_precision = 16.0
-        self._fn = law.compile()
+        # no post-training quantization (Eq. 5): the ptq term is left out, not evaluated at P_post = inf (0 * inf)
+        self._fns = [law.compile(t) for t in law.terms() if t != "ptq"]
         self._consts = law._constant_args()
 
     def raw_loss(self, size, data, P, extra=None):
         P = np.asarray(extra["law_precision"] if extra else P, dtype=np.float64)
         with np.errstate(all="ignore"):
-            out = self._fn(size, data, P, P, P, np.inf, *self._consts)
+            out = sum(fn(size, data, P, P, P, np.inf, *self._consts) for fn in self._fns)
         ok = (P > self.precision_bounds[0]) | np.isinf(P)
         return np.where(ok & np.isfinite(out), out, np.inf)
 
