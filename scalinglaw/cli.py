@@ -630,6 +630,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         (f"compiled_over_numpy  ({comp['points']} points; target <= 1.5)", comp["ratio"]),
         ("100-budget frontier, closed form (s)", result["frontier"]["closed"]["seconds"]),
         ("frontier, numeric search (s)", result["frontier"]["numeric"]["seconds"]),
+        *((f"100-budget frontier with {u['draws']} bootstrap draws, {name} (s; target < 1; "
+           f"{u['ratio_to_point_frontier']:.1f} x the frontier without bands)", u["seconds"])
+          for name, u in result["frontier_uncertainty"].items()),
         ("scalinglaw --help (s)", result["help"]["seconds"]),
     ]))
 
