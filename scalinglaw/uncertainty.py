@@ -481,6 +481,7 @@ def _chen(model: ChenModel, c: dict[str, np.ndarray], C: np.ndarray, shape: tupl
 def _per_draw(fit: FitResult, model: AllocationModel, budgets: np.ndarray, kind: str,
               fixed: dict[str, float]) -> dict[str, Any]:
     """One numeric optimisation per draw and budget (any law, any budget kind); failures are NaN."""
+    from .allocate import _optimize
     from .allocate import allocation_model as make_model
 
     draws = fit.draws()
@@ -493,7 +494,7 @@ def _per_draw(fit: FitResult, model: AllocationModel, budgets: np.ndarray, kind:
         m = make_model(law, **options)
         for j, budget in enumerate(budgets):
             try:
-                a = optimize_allocation(m, float(budget), kind=kind, fix=fix, flat_factor=math.inf)
+                a = _optimize(m, float(budget), kind, None, fix, False, 1e-3, math.inf)  # no flatness per draw
             except ScalingLawError:
                 continue
             for r in ROLES:

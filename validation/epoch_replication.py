@@ -42,7 +42,7 @@ import numpy as np
 from scalinglaw._json import dumps
 from scalinglaw.errors import ParameterError
 from scalinglaw.laws.chinchilla import EPOCH, EPOCH_PAPER, ChinchillaLaw
-from scalinglaw.laws.fit import fit, format_runs
+from scalinglaw.laws.fit import fit
 from scalinglaw.uncertainty import optimize_with_uncertainty
 
 CONSTANTS = ("A", "B", "E", "alpha", "beta")
@@ -73,9 +73,12 @@ def run(path: str | Path, *, n_boot: int = 1000, seed: int = 0, runs_out: str | 
     """Fit, compare with Epoch's numbers, propagate to the optimum; returns the record (summary numbers)."""
     t0 = time.perf_counter()
     runs = read_epoch_csv(path)
-    if runs_out:
-        Path(runs_out).write_text(format_runs(runs, ["Epoch AI data converted: D = FLOP/(6N), 5 highest losses "
-                                                    "dropped (not redistributable: no licence)"]))
+    if runs_out:  # full precision (repr), so that scalinglaw fit on the file gives the same estimates
+        lines = ["# Epoch AI data converted: D = FLOP/(6N), 5 highest losses dropped (no licence: do not share)",
+                 "N,D,loss"]
+        lines += [f"{float(n)!r},{float(d)!r},{float(v)!r}" for n, d, v in zip(runs["N"], runs["D"], runs["loss"],
+                                                                                 strict=True)]
+        Path(runs_out).write_text("\n".join(lines) + "\n")
     result = fit("chinchilla:epoch", runs, n_boot=n_boot, seed=seed)
     est = result.constants
     rel = {c: est[c] / EPOCH[c] - 1.0 for c in CONSTANTS}
