@@ -537,9 +537,18 @@ def _uncertainty_flags(args: argparse.Namespace, name: str, options: dict[str, A
     from . import _checks
     from .errors import ParameterError
 
-    tol = _checks.positive("--flatness-tol", args.flatness_tol)
-    if tol >= 1:
-        _fail(f"--flatness-tol must be < 1 (a relative loss tolerance, e.g. 0.005 for 0.5%), got {args.flatness_tol}")
+    tol = 0.005
+    if args.flatness_tol is not None:
+        if args.budget is None:
+            _fail(f"--flatness-tol must be used with --budget (the flatness range of one optimum), "
+                  f"got {args.flatness_tol!r} without it")
+        if name == "exact":
+            _fail(f"--flatness-tol must not be used with --law exact (its coarse search reports no flatness "
+                  f"range), got {args.flatness_tol!r}")
+        tol = _checks.positive("--flatness-tol", args.flatness_tol)
+        if tol >= 1:
+            _fail(f"--flatness-tol must be < 1 (a relative loss tolerance, e.g. 0.005 for 0.5%), "
+                  f"got {args.flatness_tol}")
     if args.compute_bits is not None:
         if name != "chen":
             _fail(f"--compute-bits must be used with --law chen only (it prices Chen's QAT compute), "
@@ -754,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--isoloss", default=None, metavar="PNG", help="with --budget: iso-loss contours in (size, bits)")
     o.add_argument("--flat-rtol", default="1e-3", help="flatness tolerance on the loss (default 1e-3)")
     o.add_argument("--flat-factor", default="100", help="refuse when sizes over this factor are within tolerance")
-    o.add_argument("--flatness-tol", default="0.005",
+    o.add_argument("--flatness-tol", default=None,
                    help="report the allocations within this relative loss of the optimum (default 0.005 = 0.5%%)")
     o.add_argument("--from-fit", default=None, metavar="JSON",
                    help="constants and bootstrap draws from scalinglaw fit --out: intervals on N*, D*, P*, loss")

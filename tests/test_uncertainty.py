@@ -370,6 +370,8 @@ def test_cli_optimize_from_fit_json_is_strict_and_complete(capsys, fit_file, tmp
         (["--law", "kumar", "--budget", "1e22", "--flatness-tol", "1.5"], "--flatness-tol must be < 1"),
         (["--law", "kumar", "--budget", "1e22", "--from-fit", "/nonexistent/fit.json"],
          "--from-fit must be a readable file"),
+        (["--law", "kumar", "--frontier", "1e20:1e22:3", "--flatness-tol", "0.01"],
+         "--flatness-tol must be used with --budget"),
     ],
 )
 def test_cli_new_flags_are_validated(capsys, argv, needle):
