@@ -748,8 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_cmd_formula)
 
     o = sub.add_parser("optimize", help="optimal model size, data and precision under a budget")
-    o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch|:epoch-paper], kumar, sun, chen, "
-                                                "sketched or sketched-quantized")
+    o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch|:epoch-paper], kumar, sun, "
+                                                "chen, sketched or sketched-quantized")
     o.add_argument("--budget", default=None, help="compute (FLOPs; M*N*P bit-operations for the regression model) "
                                                   "or memory (bits)")
     o.add_argument("--budget-kind", default="compute", choices=["compute", "memory"])
