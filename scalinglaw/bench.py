@@ -18,6 +18,7 @@ __all__ = [
     "compiled_over_numpy",
     "exact_engine_time",
     "frontier_time",
+    "frontier_uncertainty_time",
     "help_time",
     "run",
     "simulator_over_rng",
@@ -118,6 +119,41 @@ def frontier_time(law: str = "kumar", budgets: int = 100, *, repeat: int = 5, **
     return {"law": law, "budgets": budgets, "seconds": seconds, "method": fr.method}
 
 
+def _synthetic_fit(law: str, draws: int, seed: int = 0) -> Any:
+    """A fit result whose bootstrap draws jitter the law's default constants (lognormal, 2%): what the
+    propagation costs does not depend on where the draws come from, so no fit is run."""
+    from .laws.fit import DEFAULT_FREE, DEFAULT_TIES, FitResult
+    from .laws.registry import get_law
+
+    law_obj = get_law(law)
+    rng = np.random.default_rng(seed)
+    free = DEFAULT_FREE[law_obj.name]
+    ties = DEFAULT_TIES.get(law_obj.name, {})
+    boot = {c: law_obj.constants[c] * np.exp(0.02 * rng.standard_normal(draws)) for c in free}
+    boot.update({f: boot[lead] for f, lead in ties.items()})
+    return FitResult(law=law_obj.name, constants=law_obj.constants, ci={}, loss=0.0, n_runs=0, free=tuple(free),
+                     tied=dict(ties), fixed=(), huber_delta=1e-3, level=0.95, n_boot=draws, seed=seed, converged=True,
+                     n_grid=0, n_starts=0, rms_log_residual=0.0, max_abs_log_residual=0.0, bootstrap=boot,
+                     options=dict(law_obj.options), base_constants=law_obj.constants.name)
+
+
+def frontier_uncertainty_time(law: str = "chinchilla", budgets: int = 100, draws: int = 1000, *,
+                              repeat: int = 5) -> dict[str, Any]:
+    """Seconds for a frontier over ``budgets`` compute budgets (1e18-1e26) with percentile bands over ``draws``
+    bootstrap draws (:func:`scalinglaw.uncertainty.frontier_with_uncertainty`), and its ratio to the same
+    frontier without bands."""
+    from .allocate import frontier
+    from .uncertainty import frontier_with_uncertainty
+
+    fit = _synthetic_fit(law, draws)
+    C = np.logspace(18, 26, budgets)
+    seconds, fr = _best(lambda: frontier_with_uncertainty(fit, C), repeat)
+    point, _ = _best(lambda: frontier(fit.law_object(), C), repeat)
+    return {"law": law, "budgets": budgets, "draws": draws, "seconds": seconds, "point_seconds": point,
+            "ratio_to_point_frontier": seconds / point, "failed_draws": int(fr.failed_draws.sum()),
+            "method": fr.method}
+
+
 def help_time(*, repeat: int = 3) -> dict[str, Any]:
     """Wall-clock seconds of ``scalinglaw --help`` in a fresh interpreter (import cost included)."""
     import subprocess
@@ -146,19 +182,22 @@ def exact_n_ratio(d: int = 1000, n_small: int = 10**3, n_large: int = 10**9, *, 
 def run(*, quick: bool = False) -> dict[str, Any]:
     """Every benchmark; ``quick`` uses smaller sizes (for smoke tests, not for the numbers).
 
-    Top-level keys ``exact_n_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the headline ratios;
-    the other entries hold the measurements behind them.
+    Top-level keys ``exact_n_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the headline ratios and
+    ``frontier_uncertainty_seconds`` the slowest closed-form law's 100-budget frontier with 1000 bootstrap draws
+    (target < 1 s); the other entries hold the measurements behind them.
     """
     if quick:
         nratio = exact_n_ratio(d=50, n_large=10**6, repeat=1, check=(10**3,))
         sim = simulator_over_rng(d=32, reps=8, steps=200, repeat=1)
         comp = compiled_over_numpy(points=10**4, repeat=1)
         fr = {"closed": frontier_time("kumar", repeat=1), "numeric": frontier_time("sun", budgets=10, repeat=1)}
+        unc = {name: frontier_uncertainty_time(name, draws=100, repeat=1) for name in ("chinchilla", "kumar")}
     else:
         nratio = exact_n_ratio()
         sim = simulator_over_rng(steps=10_000)
         comp = compiled_over_numpy()
         fr = {"closed": frontier_time("kumar"), "numeric": frontier_time("sun", repeat=1)}
+        unc = {name: frontier_uncertainty_time(name) for name in ("chinchilla", "kumar")}
     return {
         "exact_n_ratio": nratio["ratio"],
         "sim_over_rng": sim["ratio"],
@@ -166,6 +205,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "exact": nratio,
         "simulator": sim,
         "compiled": comp,
+        "frontier_uncertainty_seconds": max(u["seconds"] for u in unc.values()),
         "frontier": fr,
+        "frontier_uncertainty": unc,
         "help": help_time(repeat=1),
     }

@@ -334,6 +334,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     from .laws.fit import fit, read_runs
     from .laws.registry import get_law
 
+    if args.out is not None:
+        _output_file("--out", args.out)
     law = get_law(args.law, **_law_options(args.law_options))
     runs = read_runs(args.csv, law)
     n_boot = _checks.integer("--boot", args.boot, minimum=0)
@@ -342,10 +344,16 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     seed = _checks.integer("--seed", args.seed, minimum=0)
     free = args.free.split(",") if args.free else None
     result = fit(law, runs, free=free, n_boot=n_boot, seed=seed)
+    if args.out is not None:
+        result.save(args.out)
     if args.json:
-        _print_json(result.to_dict())
+        from ._json import jsonable
+
+        _print_json(jsonable({**result.to_dict(), **({"out": args.out} if args.out else {})}))
     else:
         print(result.report())
+        if args.out is not None:
+            print(f"wrote {args.out} (constants, options and {n_boot} bootstrap draws; use optimize --from-fit)")
 
 
 def _fix_pairs(items: list[str] | None) -> dict[str, float]:
@@ -426,12 +434,24 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
         options["block"] = float(args.block)
     elif name == "chen":
         options["G"] = float(args.G)
-    model = allocate.allocation_model(args.law, **options)
+    flatness_tol, level, fitted = _uncertainty_flags(args, name, options)
+    if fitted is not None:
+        from .uncertainty import _model as fitted_model
+
+        model = fitted_model(fitted, options)
+    else:
+        model = allocate.allocation_model(args.law, **options)
     fix = _fix_pairs(args.fix)
     formats = [f for f in (args.formats or "").split(",") if f] or None
     out: dict[str, Any] = {}
     if args.frontier:
-        fr = allocate.frontier(model, _frontier_budgets(args.frontier), kind=args.budget_kind, fix=fix, check=True)
+        budgets_fr = _frontier_budgets(args.frontier)
+        if fitted is not None:
+            from .uncertainty import frontier_with_uncertainty
+
+            fr = frontier_with_uncertainty(fitted, budgets_fr, kind=args.budget_kind, fix=fix, level=level, **options)
+        else:
+            fr = allocate.frontier(model, budgets_fr, kind=args.budget_kind, fix=fix, check=True)
         out = fr.to_dict()
         if args.plot:
             plots.save(plots.plot_frontier(fr), args.plot)
@@ -440,16 +460,30 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
             plots.save(plots.plot_bits_vs_compute(fr), args.bits_plot)
             out["bits_plot"] = args.bits_plot
     if args.budget is not None:
-        alloc = allocate.optimize_allocation(model, float(args.budget), kind=args.budget_kind, formats=formats,
-                                             fix=fix, integer_bits=args.integer_bits, flat_rtol=float(args.flat_rtol),
-                                             flat_factor=float(args.flat_factor))
-        result = alloc.to_dict()
+        if fitted is not None:
+            from .uncertainty import optimize_with_uncertainty
+
+            uncertain = optimize_with_uncertainty(
+                fitted, float(args.budget), kind=args.budget_kind, fix=fix, level=level, flatness_tol=flatness_tol,
+                flat_rtol=float(args.flat_rtol), flat_factor=float(args.flat_factor), **options)
+            alloc, result = uncertain.allocation, uncertain.to_dict()
+        else:
+            alloc = allocate.optimize_allocation(model, float(args.budget), kind=args.budget_kind, formats=formats,
+                                                 fix=fix, integer_bits=args.integer_bits,
+                                                 flat_rtol=float(args.flat_rtol),
+                                                 flat_factor=float(args.flat_factor), flatness_tol=flatness_tol)
+            result = alloc.to_dict()
         if args.isoflop:
             import numpy as np
 
             budgets = float(args.budget) * np.logspace(-2, 2, 5)
             curves = allocate.isoflop(model, budgets)
-            plots.save(plots.plot_isoflop(curves), args.isoflop)
+            bands = None
+            if fitted is not None:
+                from .uncertainty import isoflop_bands
+
+                bands = isoflop_bands(fitted, curves, level=level, **options)
+            plots.save(plots.plot_isoflop(curves, bands=bands), args.isoflop)
             result["isoflop_plot"] = args.isoflop
         if args.isoloss:
             import numpy as np
@@ -458,7 +492,8 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
             grid = allocate.isoloss(model, data=alloc.data, sizes=alloc.size * np.logspace(-2, 2, 120),
                                     precisions=np.linspace(max(lo, 1.01), hi, 90))
             mem = alloc.size * alloc.precision * np.array([0.25, 1.0, 4.0])
-            plots.save(plots.plot_isoloss(grid, memory_budgets=mem), args.isoloss)
+            plots.save(plots.plot_isoloss(grid, memory_budgets=mem, optimum=(alloc.size, alloc.precision)),
+                       args.isoloss)
             result["isoloss_plot"] = args.isoloss
         if out:
             out = {"frontier": out, **result}
@@ -467,7 +502,9 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
     elif not args.frontier:
         _fail("optimize needs --budget C or --frontier C1:C2:K")
     if args.json:
-        _print_json(out)
+        from ._json import jsonable
+
+        _print_json(jsonable(out))
         return
     if args.budget is not None:
         lab = model.labels
@@ -482,6 +519,7 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
         if flat:
             print(f"{lab['size']} within {float(args.flat_rtol):.2%} of the optimal loss: "
                   f"[{flat[0]:.4g}, {flat[1]:.4g}]")
+        _print_uncertainty(out, lab)
         for key, value in out.get("check", {}).items():
             if key.startswith("rel_diff"):
                 print(f"check against the {'numeric optimum' if 'numeric' in out['check'] else 'closed form'}: "
@@ -492,6 +530,96 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
         fr_out = out.get("frontier", out)
         print(f"frontier over {len(fr_out['budgets'])} budgets ({fr_out['method']}): exponent of "
               f"{model.labels['size']}* = {fr_out['exponent_' + model.labels['size']]:.4f}")
+
+
+def _uncertainty_flags(args: argparse.Namespace, name: str, options: dict[str, Any]) -> tuple[float, Any, Any]:
+    """Validate --flatness-tol, --level, --compute-bits and --from-fit; returns (tolerance, level, fit or None)."""
+    from . import _checks
+    from .errors import ParameterError
+
+    tol = 0.005
+    if args.flatness_tol is not None:
+        if args.budget is None:
+            _fail(f"--flatness-tol must be used with --budget (the flatness range of one optimum), "
+                  f"got {args.flatness_tol!r} without it")
+        if name == "exact":
+            _fail(f"--flatness-tol must not be used with --law exact (its coarse search reports no flatness "
+                  f"range), got {args.flatness_tol!r}")
+        tol = _checks.positive("--flatness-tol", args.flatness_tol)
+        if tol >= 1:
+            _fail(f"--flatness-tol must be < 1 (a relative loss tolerance, e.g. 0.005 for 0.5%), "
+                  f"got {args.flatness_tol}")
+    if args.compute_bits is not None:
+        if name != "chen":
+            _fail(f"--compute-bits must be used with --law chen only (it prices Chen's QAT compute), "
+                  f"got {args.compute_bits!r} with --law {args.law}")
+        options["compute_bits"] = _checks.positive("--compute-bits", args.compute_bits)
+    level = None
+    if args.level is not None:
+        if args.from_fit is None:
+            _fail(f"--level must be used with --from-fit (intervals over the fit's bootstrap draws), got {args.level}")
+        level = _checks.as_float("--level", args.level)
+        if not 0 < level < 1:
+            _fail(f"--level must be in (0, 1), e.g. 0.95, got {args.level}")
+    if args.from_fit is None:
+        return tol, level, None
+    for flag, value in (("--formats", args.formats), ("--integer-bits", args.integer_bits or None),
+                        ("--law-options", args.law_options)):
+        if value is not None:
+            why = ("the fit file records the law's options" if flag == "--law-options" else
+                   "the optima of the draws are continuous")
+            _fail(f"{flag} must not be combined with --from-fit ({why}), got {value!r}")
+    from .laws.fit import load_fit
+
+    try:
+        fitted = load_fit(args.from_fit)
+    except ParameterError as exc:
+        where = "--from-fit" if exc.name == "fit file" else f"--from-fit {exc.name}"
+        raise ParameterError(where, exc.value, exc.requirement) from None
+    if fitted.law != name:
+        _fail(f"--law must be the fitted law {fitted.law} (from --from-fit {args.from_fit}), got {args.law!r}")
+    set_name = args.law.partition(":")[2]
+    if set_name:
+        from .laws.registry import get_law
+
+        named = get_law(args.law).constants
+        clash = [c for c in fitted.fixed if c in named and named[c] != fitted.constants[c]]
+        if clash:
+            _fail(f"--law must name the constant set the fit held fixed ({fitted.base_constants}: {clash[0]} = "
+                  f"{fitted.constants[clash[0]]:g}), got {args.law!r}")
+    if fitted.n_boot < 2:
+        _fail(f"--from-fit must hold >= 2 bootstrap draws (fit with --boot 2 or more), got {fitted.n_boot}")
+    return tol, level, fitted
+
+
+def _print_uncertainty(out: dict[str, Any], lab: dict[str, str]) -> None:
+    """The intervals, the flatness range and the law-specific details of an optimize result (text output)."""
+    ratio = f"{lab['data']}_per_{lab['size']}"
+    intervals = out.get("intervals")
+    if intervals:
+        unc = out["uncertainty"]
+        print(f"{unc['level']:.0%} intervals over {unc['draws']} bootstrap draws of the fit "
+              f"({unc['failed_draws']} without an interior optimum):")
+        for key in (lab["size"], lab["data"], ratio, lab["precision"], "loss"):
+            lo, hi = intervals[key]
+            print(f"  {key:<8} [{_fmt(lo)}, {_fmt(hi)}]")
+    flat = out.get("flatness")
+    if flat:
+        print(f"flatness: allocations within {flat['tolerance']:.2%} of the optimal loss span")
+        for key in (lab["size"], ratio, lab["precision"]):
+            lo, hi = flat[key]
+            print(f"  {key:<8} [{_fmt(lo)}, {_fmt(hi)}]")
+        if flat["open_ends"]:
+            print(f"  (the set reaches the search bound at: {', '.join(flat['open_ends'])})")
+    layout = out.get("layout")
+    if layout:
+        extra = ""
+        if "integer" in layout:
+            extra = f"; integer layout E{layout['integer']['E']:g}M{layout['integer']['M']:g}"
+        print(f"layout: E = {_fmt(layout['E'])}, M = {_fmt(layout['M'])} ({layout['rule']}){extra}")
+    pricing = out.get("pricing")
+    if pricing:
+        print(f"compute pricing: {pricing['formula']} ({pricing['note']}; --compute-bits to change)")
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
@@ -511,6 +639,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         (f"compiled_over_numpy  ({comp['points']} points; target <= 1.5)", comp["ratio"]),
         ("100-budget frontier, closed form (s)", result["frontier"]["closed"]["seconds"]),
         ("frontier, numeric search (s)", result["frontier"]["numeric"]["seconds"]),
+        *((f"100-budget frontier with {u['draws']} bootstrap draws, {name} (s; target < 1; "
+           f"{u['ratio_to_point_frontier']:.1f} x the frontier without bands)", u["seconds"])
+          for name, u in result["frontier_uncertainty"].items()),
         ("scalinglaw --help (s)", result["help"]["seconds"]),
     ]))
 
@@ -617,8 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_cmd_formula)
 
     o = sub.add_parser("optimize", help="optimal model size, data and precision under a budget")
-    o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch], kumar, sun, chen, "
-                                                "sketched or sketched-quantized")
+    o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch|:epoch-paper], kumar, sun, "
+                                                "chen, sketched or sketched-quantized")
     o.add_argument("--budget", default=None, help="compute (FLOPs; M*N*P bit-operations for the regression model) "
                                                   "or memory (bits)")
     o.add_argument("--budget-kind", default="compute", choices=["compute", "memory"])
@@ -632,6 +763,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--isoloss", default=None, metavar="PNG", help="with --budget: iso-loss contours in (size, bits)")
     o.add_argument("--flat-rtol", default="1e-3", help="flatness tolerance on the loss (default 1e-3)")
     o.add_argument("--flat-factor", default="100", help="refuse when sizes over this factor are within tolerance")
+    o.add_argument("--flatness-tol", default=None,
+                   help="report the allocations within this relative loss of the optimum (default 0.005 = 0.5%%)")
+    o.add_argument("--from-fit", default=None, metavar="JSON",
+                   help="constants and bootstrap draws from scalinglaw fit --out: intervals on N*, D*, P*, loss")
+    o.add_argument("--level", default=None, help="with --from-fit: level of the percentile intervals (default: "
+                                                 "the fit's, 0.95)")
+    o.add_argument("--compute-bits", default=None,
+                   help="Chen: bits that price training compute C = (6/16) N D bits (default 16 = 6ND, fake-quantized "
+                        "QAT at BF16 cost; 4 prices W4A4 as 4-bit compute)")
     o.add_argument("--law-options", default=None, metavar="K=V,...", help="options of the law, e.g. bias=false")
     o.add_argument("--block", default="128", help="Sun: block size (default 128)")
     o.add_argument("--G", default="128", help="Chen: group size (default 128)")
@@ -654,6 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--boot", default="200", help="bootstrap resamples for the intervals (default 200)")
     ft.add_argument("--seed", default="0", help="seed of the bootstrap (default 0)")
     ft.add_argument("--law-options", default=None, metavar="K=V,...", help="options of the law, e.g. bias=false")
+    ft.add_argument("--out", default=None, metavar="JSON",
+                    help="write the fit with its bootstrap draws (strict JSON) for optimize --from-fit")
     ft.add_argument("--json", action="store_true", help="print JSON")
     ft.set_defaults(func=_cmd_fit)
 

@@ -237,14 +237,14 @@ def _small_chinchilla_runs(seed=0):
 
 def test_fit_free_subset_tie_and_reproducible_bootstrap():
     runs = _small_chinchilla_runs()
-    a = fit("chinchilla:epoch", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
-    b = fit("chinchilla:epoch", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
+    a = fit("chinchilla:epoch-paper", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
+    b = fit("chinchilla:epoch-paper", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
     assert a.ci == b.ci and a.constants == b.constants
     assert a.constants["A"] == EPOCH["A"] and a.fixed == ("A", "B")
-    tied = fit("chinchilla:epoch", runs, free=["E", "alpha"], tie={"beta": "alpha"}, n_boot=0)
+    tied = fit("chinchilla:epoch-paper", runs, free=["E", "alpha"], tie={"beta": "alpha"}, n_boot=0)
     assert tied.constants["beta"] == tied.constants["alpha"] and tied.tied == {"beta": "alpha"}
     assert math.isnan(tied.ci["alpha"][0])  # no bootstrap, no interval
-    grid = fit("chinchilla:epoch", runs, free=["E"], init_grid={"E": [1.0, 2.0, 3.0]}, n_boot=0, n_starts=1)
+    grid = fit("chinchilla:epoch-paper", runs, free=["E"], init_grid={"E": [1.0, 2.0, 3.0]}, n_boot=0, n_starts=1)
     assert grid.n_grid == 3 and grid.n_starts == 1
 
 
