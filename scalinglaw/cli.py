@@ -8,9 +8,12 @@ imported inside the command handlers so that ``scalinglaw --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -95,20 +98,43 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ output
+#: Keys under which an infinite value echoes an input (``P = inf`` is "high precision"); written as "inf".
+_ECHO_KEYS = frozenset({"inputs", "problem", "fixed", "fix", "options"})
+
+
+def _strict(obj: Any, path: str = "", echo: bool = False) -> Any:
+    """``obj`` as strict-JSON-ready Python data (numpy scalars and arrays converted).
+
+    A NaN or an infinity among the results is refused (:class:`~scalinglaw.errors.NonFiniteResultError`) rather
+    than printed; an infinite *input* echoed back (under ``inputs``, ``problem``, ...) is written as ``"inf"``.
+    """
+    from .errors import NonFiniteResultError
+
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.ndarray):
+            obj = obj.tolist()
+        elif isinstance(obj, np.generic):
+            obj = obj.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, dict):
+        return {str(k): _strict(v, f"{path}.{k}" if path else str(k), echo or k in _ECHO_KEYS) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict(v, f"{path}[{i}]", echo) for i, v in enumerate(obj)]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if echo and math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        raise NonFiniteResultError(path or "result", obj)
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
 def _print_json(data: Any) -> None:
-    def default(o: Any) -> Any:
-        try:
-            import numpy as np
-
-            if isinstance(o, np.ndarray):
-                return o.tolist()
-            if isinstance(o, np.generic):
-                return o.item()
-        except ImportError:  # pragma: no cover
-            pass
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    sys.stdout.write(json.dumps(data, indent=2, default=default, allow_nan=True) + "\n")
+    """Write ``data`` as strict JSON (no NaN or Infinity: see :func:`_strict`)."""
+    sys.stdout.write(json.dumps(_strict(data), indent=2, allow_nan=False) + "\n")
 
 
 def _fmt(x: Any) -> str:
@@ -137,13 +163,45 @@ def _describe_problem(problem: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ commands
+#: Flags of the regression problem (predict and simulate), refused with an empirical law.
+_PROBLEM_DESTS = ("spectrum", "a", "d", "lambda1", "M", "B", "gamma", "schedule", "average", "sigma2", "target", "b",
+                  "data", "labels", "params", "acts", "grads", "test_inputs", "sketch_draws", "sketch_seed",
+                  "sketch_basis", "d_proxy")
+#: Flags of the empirical LLM laws, and which law takes which.
+_EMPIRICAL_DESTS = ("D", "P", "Pw", "Pa", "Pkv", "Ppost", "E", "Mbits", "block", "G", "law_options")
+_LAW_DESTS = {"kumar": ("D", "P", "Pw", "Pa", "Pkv", "Ppost", "law_options"), "sun": ("D", "E", "Mbits", "block"),
+              "chen": ("D", "G"), "chinchilla": ("D",)}
+_SKETCH_DESTS = ("sketch_draws", "sketch_seed", "sketch_basis")
+
+
+def _check_sketch_flags(args: argparse.Namespace) -> None:
+    if args.M is None:
+        _refuse_given(args, _SKETCH_DESTS, "without a sketch (they configure the sketch of --M)")
+
+
+def _use_calibration(args: argparse.Namespace) -> None:
+    """``--calibration FILE``: the closed forms read their calibrated constants from FILE."""
+    if getattr(args, "calibration", None) is not None:
+        from .laws.regression import use_calibration
+
+        use_calibration(args.calibration, name="--calibration")
+
+
 def _cmd_predict(args: argparse.Namespace) -> None:
+    if args.law is not None and args.law.partition(":")[0] in _EMPIRICAL:
+        return _predict_empirical(args)
+    _refuse_given(args, _EMPIRICAL_DESTS, "without an empirical --law (kumar, sun, chen, chinchilla)")
+    _check_sketch_flags(args)
+    if args.method == "exact":
+        for dest in ("compare_exact", "constants", "calibration"):
+            _refuse_given(args, (dest,), "with --method exact (it belongs to the closed-form laws)")
+    elif not args.compare_exact:
+        _refuse_given(args, ("engine",), "with the closed form (it picks the exact engine's algorithm: add --method "
+                                         "exact or --compare-exact)")
     if args.law is not None:
         from .laws.registry import law_class
 
         name = args.law.partition(":")[0]
-        if name in _EMPIRICAL:
-            return _predict_empirical(args)
         law_class(name)  # validates the name
         if name not in ("sgd", "sgd-quantized", "sketched", "sketched-quantized"):
             _fail(f"--law must be one of {', '.join(_EMPIRICAL)} or a regression law, got {args.law!r}")
@@ -154,6 +212,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             if args.constants is not None and args.constants != law_constants:
                 _fail(f"--constants must agree with --law {args.law}, got {args.constants!r}")
             args.constants = law_constants
+    _use_calibration(args)
     problem = _problem_from_args(args)
     if args.method == "exact":
         return _predict_exact(args, problem)
@@ -168,16 +227,17 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         from .exact import exact_risk
         from .predict import effective_sizes
 
-        ex = exact_risk(problem)
+        ex = exact_risk(problem, method=args.engine)
         sizes = effective_sizes(problem)
         exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk,
                  **sizes.to_dict()}
+    out = result.to_dict()
+    out["method"] = "closed"
+    out["problem"] = problem.describe()
+    if exact is not None:
+        out["exact"] = exact
+    out = _strict(out)
     if args.json:
-        out = result.to_dict()
-        out["method"] = "closed"
-        out["problem"] = problem.describe()
-        if exact is not None:
-            out["exact"] = exact
         _print_json(out)
         return
     rows = [(k, v) for k, v in result.terms.items()]
@@ -192,6 +252,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
                       ("effective model size (exact)", exact["effective_model_size"]["exact"]),
                       ("effective data size (exact)", exact["effective_data_size"]["exact"])],
                      "against the exact engine:"))
+        for note in exact["notes"]:
+            print(f"note: {note}")
     for note in result.notes:
         print(f"note: {note}")
 
@@ -200,11 +262,12 @@ def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
     from .exact import exact_risk
 
     result = exact_risk(problem, method=args.engine)
+    out = result.to_dict()
+    out["method"] = "exact"
+    out["engine"] = result.method
+    out["problem"] = problem.describe()
+    out = _strict(out)
     if args.json:
-        out = result.to_dict()
-        out["method"] = "exact"
-        out["engine"] = result.method
-        out["problem"] = problem.describe()
         _print_json(out)
         return
     rows = [(k, v) for k, v in result.terms.items()]
@@ -248,17 +311,33 @@ def _predict_empirical(args: argparse.Namespace) -> None:
     from .errors import ParameterError
     from .laws.registry import get_law
 
-    law = get_law(args.law, **_law_options(args.law_options))
+    name, _, law_set = args.law.partition(":")
+    why = f"with --law {name} (an empirical LLM law: the flag does not apply to it)"
+    _refuse_given(args, _PROBLEM_DESTS, why)
+    _refuse_given(args, [d for d in _EMPIRICAL_DESTS if d not in _LAW_DESTS[name]], why)
+    _refuse_given(args, ("compare_exact", "engine", "calibration"), why)
+    if args.method == "exact":
+        _refuse_given(args, ("method",), f"with --law {name} (the exact engine computes the regression problem, not "
+                                         "an empirical law)")
+    spec = args.law
+    if args.constants is not None:
+        if law_set and law_set != args.constants:
+            _fail(f"--constants must agree with --law {args.law}, got {args.constants!r}")
+        spec = f"{name}:{args.constants}"
+    law = get_law(spec, **_law_options(args.law_options))
     name = law.name
     if args.N is None or args.D is None:
         _fail(f"--law {name} needs --N (parameters) and --D (training tokens)")
     values: dict[str, Any] = {"N": args.N, "D": args.D}
+    notes: list[str] = []
     if name == "kumar":
         if args.P is not None:
             values["P"] = args.P
         for flag, key in (("Pw", "P_w"), ("Pa", "P_a"), ("Pkv", "P_kv"), ("Ppost", "P_post")):
             if getattr(args, flag) is not None:
                 values[key] = getattr(args, flag)
+        if args.P is None and all(getattr(args, f) is None for f in ("Pw", "Pa", "Pkv")):
+            notes.append("no training precision given (--P or --Pw/--Pa/--Pkv): high precision, P = inf")
     elif name == "sun":
         for flag, key in (("E", "E"), ("Mbits", "M"), ("block", "B")):
             if getattr(args, flag) is None:
@@ -278,23 +357,33 @@ def _predict_empirical(args: argparse.Namespace) -> None:
         raise ParameterError(flags.get(exc.name, exc.name), exc.value, exc.requirement) from None
     loss = float(sum(terms.values()))
     out = {"loss": loss, "terms": terms, "law": name, "constants": law.constants.name,
-           "provenance": law.provenance, "inputs": {k: float(v) for k, v in values.items()}}
+           "provenance": law.provenance, "inputs": {k: float(v) for k, v in values.items()}, "notes": notes}
+    out = _strict(out)
     if args.json:
         _print_json(out)
         return
     print(f"scalinglaw predict: {law.title}")
     print(f"constants: {law.constants.name} ({law.constants.provenance}; {law.constants.source})")
-    print(_table([(k, v) for k, v in out["inputs"].items()], "inputs:"))
+    print(_table([(k, float(v)) for k, v in values.items()], "inputs:"))
     print(_table([*terms.items(), ("loss", loss)], "terms (they sum to the loss):"))
+    for note in notes:
+        print(f"note: {note}")
 
 
 def _cmd_formula(args: argparse.Namespace) -> None:
     from .laws.registry import get_law
 
+    if args.latex and args.markdown:
+        _fail("--latex must be omitted with --markdown (choose one output form), got (given)")
+    if args.markdown:
+        _refuse_given(args, ("term",), "with --markdown (the generated block shows the whole law)")
     options = {}
     for t in ("data", "labels", "params", "acts", "grads"):
         v = getattr(args, t)
         if v is not None:
+            if not v.strip():
+                _fail(f"--{t} must be a scheme name (additive, multiplicative, multiplicative-coord or none), "
+                      f"got {v!r}")
             if ":" in v:
                 _fail(f"--{t} must be a scheme name (additive, multiplicative; formula shows the law, not a value), "
                       f"got {v!r}")
@@ -340,10 +429,16 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     if n_boot == 1:
         _fail("--boot must be 0 (no intervals) or >= 2 (one resample gives no interval), got 1")
     seed = _checks.integer("--seed", args.seed, minimum=0)
-    free = args.free.split(",") if args.free else None
+    free = None
+    if args.free is not None:
+        free = [c.strip() for c in args.free.split(",")]
+        if not all(free):
+            _fail(f"--free must list constants of law {law.name} separated by commas (omit it for the law's "
+                  f"default set), got {args.free!r}")
     result = fit(law, runs, free=free, n_boot=n_boot, seed=seed)
+    out = _strict(result.to_dict())
     if args.json:
-        _print_json(result.to_dict())
+        _print_json(out)
     else:
         print(result.report())
 
@@ -353,17 +448,22 @@ def _fix_pairs(items: list[str] | None) -> dict[str, float]:
     for item in items or []:
         for pair in item.split(","):
             key, eq, value = pair.partition("=")
+            key = key.strip()
             if not eq:
                 _fail(f"--fix must be NAME=VALUE (e.g. P=8), got {pair!r}")
+            if key in out:
+                _fail(f"--fix must fix each variable once, got {key} twice ({key}={_fmt(out[key])} and {key}={value})")
             try:
-                out[key.strip()] = float(value)
+                out[key] = float(value)
             except ValueError:
-                _fail(f"--fix {key.strip()} must be a number, got {value!r}")
+                _fail(f"--fix {key} must be a number, got {value!r}")
     return out
 
 
-def _frontier_budgets(text: str) -> Any:
+def _frontier_budgets(text: str, model: Any) -> Any:
     import numpy as np
+
+    from .allocate import require_frontier
 
     parts = text.split(":")
     if len(parts) != 3:
@@ -373,11 +473,16 @@ def _frontier_budgets(text: str) -> Any:
     c1 = _checks.positive("--frontier C1", parts[0])
     c2 = _checks.greater("--frontier C2", parts[1], c1)
     k = _checks.integer("--frontier K", parts[2], minimum=2)
+    require_frontier(model, k)
     return np.logspace(np.log10(c1), np.log10(c2), k)
 
 
-def _output_file(flag: str, path: str) -> str:
-    """Refuse an output file path that cannot be written, before any computation."""
+def _output_file(flag: str, path: str, *, figure: bool = False) -> str:
+    """Refuse an output file path that cannot be written, before any computation.
+
+    Checks that the folder exists, that the file can be opened for writing (a file created by the check is
+    removed again), and for a figure that matplotlib knows its extension.
+    """
     p = Path(path)
     if not path.strip():
         _fail(f"{flag} must be a file path, got {path!r}")
@@ -385,7 +490,28 @@ def _output_file(flag: str, path: str) -> str:
         _fail(f"{flag} must be a file path, not a directory, got {path!r}")
     if not p.parent.is_dir():
         _fail(f"{flag} must be in an existing folder, got {path!r}")
+    if figure:
+        try:
+            from matplotlib.backend_bases import FigureCanvasBase
+        except ImportError:
+            _fail(f"{flag} needs matplotlib (pip install 'scalinglaw[plot]'), got {path!r}")
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        ext = p.suffix.lower().lstrip(".")
+        if ext not in kinds:
+            _fail(f"{flag} must end in a figure format ({', '.join(sorted(kinds))}), got {path!r}")
+    existed = p.exists()
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as exc:
+        _fail(f"{flag} must be a file that can be written ({exc.strerror or exc}), got {path!r}")
+    if not existed:
+        p.unlink(missing_ok=True)
     return path
+
+
+#: The optimize flags of the regression model (sketched, sketched-quantized).
+_REGRESSION_OPT_DESTS = ("a", "b", "sigma2", "gamma", "B", "quantize", "scheme", "range", "calibration")
 
 
 def _cmd_optimize(args: argparse.Namespace) -> None:
@@ -396,16 +522,27 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
                               ("isoflop", "budget", "--budget"), ("isoloss", "budget", "--budget")):
         value = getattr(args, attr)
         if value is not None:
-            _output_file("--" + attr.replace("_", "-"), value)
             if getattr(args, needs) is None:
                 _fail(f"--{attr.replace('_', '-')} must be used with {flag}, got {value!r} without it")
+            _output_file("--" + attr.replace("_", "-"), value, figure=True)
+    name = args.law.partition(":")[0]
+    regression = name in ("sketched", "sketched-quantized")
+    if not regression:
+        _refuse_given(args, _REGRESSION_OPT_DESTS, f"with --law {name} (a flag of the regression model, --law "
+                                                   "sketched or sketched-quantized)")
+    if name != "sun":
+        _refuse_given(args, ("block",), f"with --law {name} (Sun et al.'s block size)")
+    if name != "chen":
+        _refuse_given(args, ("G",), f"with --law {name} (Chen et al.'s group size)")
+    if args.formats is not None and not [f for f in args.formats.split(",") if f.strip()]:
+        _fail(f"--formats must list at least one format (e.g. int4,int8,bf16), got {args.formats!r}")
+    _use_calibration(args)
 
     for attr in ("budget", "flat_rtol", "flat_factor", "a", "b", "gamma", "sigma2", "B", "range", "block", "G"):
         value = getattr(args, attr, None)
         if value is not None:
             setattr(args, attr, _checks.as_float("--" + attr.replace("_", "-"), value))
     args.B = _checks.integer("--B", args.B, minimum=1)
-    name = args.law.partition(":")[0]
     options: dict[str, Any] = _law_options(args.law_options)
     if name in ("sketched", "sketched-quantized"):
         for key, flag in (("a", "--a"), ("b", "--b"), ("gamma", "--gamma"), ("sigma2", "--sigma2"), ("B", "--B"),
@@ -423,20 +560,32 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
             _fail("--quantize needs --law sketched-quantized")
         options["quantize"] = quantize
     elif name == "sun":
+        if not args.block > 1:
+            _fail("--block must be > 1 for optimize (with B = 1 Sun et al.'s law has no quantization term, so "
+                  f"precision costs nothing and the allocation has no optimum; predict accepts B = 1), got "
+                  f"{_fmt(args.block)}")
         options["block"] = float(args.block)
     elif name == "chen":
         options["G"] = float(args.G)
     model = allocate.allocation_model(args.law, **options)
     fix = _fix_pairs(args.fix)
-    formats = [f for f in (args.formats or "").split(",") if f] or None
+    if not model.precision_free:
+        why = (f"with --law {args.law} (its loss has no free precision term, so a format or bit count would only "
+               "change the budget's accounting)")
+        _refuse_given(args, ("formats", "integer_bits", "bits_plot", "isoloss"), why)
+        bits = model.labels["precision"]
+        if bits in fix:
+            _fail(f"--fix {bits} must be omitted {why}, got {_fmt(fix[bits])}")
+    formats = [f.strip() for f in (args.formats or "").split(",") if f.strip()] or None
     out: dict[str, Any] = {}
     if args.frontier:
-        fr = allocate.frontier(model, _frontier_budgets(args.frontier), kind=args.budget_kind, fix=fix, check=True)
+        budgets = _frontier_budgets(args.frontier, model)
+        fr = allocate.frontier(model, budgets, kind=args.budget_kind, fix=fix, check=True)
         out = fr.to_dict()
         if args.plot:
             plots.save(plots.plot_frontier(fr), args.plot)
             out["plot"] = args.plot
-        if args.bits_plot and model.precision_free:
+        if args.bits_plot:
             plots.save(plots.plot_bits_vs_compute(fr), args.bits_plot)
             out["bits_plot"] = args.bits_plot
     if args.budget is not None:
@@ -466,6 +615,7 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
             out = result
     elif not args.frontier:
         _fail("optimize needs --budget C or --frontier C1:C2:K")
+    out = _strict(out)
     if args.json:
         _print_json(out)
         return
@@ -686,26 +836,121 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``scalinglaw`` console script."""
+    """Entry point of the ``scalinglaw`` console script.
+
+    Exit codes: 0 success, 1 a validation claim failed (``validate``), 2 bad input or any failure, always as
+    one line on stderr (:func:`failure_message`); numpy's floating-point warnings never reach the terminal
+    (non-finite results are refused when they are written, see :func:`_strict`).
+    """
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    args.given = _given_flags(argv)
     handler: Callable[[argparse.Namespace], None] = args.func
-    try:
-        handler(args)
-    except KeyboardInterrupt:
-        _fail("interrupted")
-    except Exception as exc:  # one line, no traceback, for every error we raise on purpose
-        from .errors import ParameterError, ScalingLawError
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import numpy as np
 
-        if isinstance(exc, ParameterError):
-            _fail(f"{_flag(exc.name)} must {exc.requirement}, got {_value(exc.value)}")
-        if isinstance(exc, ScalingLawError | ValueError | OSError):
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
+            errstate: Any = np.errstate(all="ignore")
+        except ImportError:  # pragma: no cover - numpy is a core dependency
+            errstate = contextlib.nullcontext()
+        try:
+            with errstate:
+                handler(args)
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except SystemExit:
+            raise
+        except BaseException as exc:  # every failure: one line, no traceback
+            _fail(failure_message(exc))
     return 0
+
+
+def failure_message(exc: BaseException) -> str:
+    """The one-line message for any exception a command can raise (the one place that maps them).
+
+    :class:`~scalinglaw.errors.ParameterError` names the flag, its requirement and the value; other
+    :class:`~scalinglaw.errors.ScalingLawError` and ``ValueError``/``OSError`` give their first line; memory,
+    overflow, floating-point and recursion errors say what ran out and what to change; anything else is
+    reported as an internal error (a bug to report), still in one line.
+    """
+    from .errors import ParameterError, ScalingLawError
+
+    text = " ".join(str(exc).split()) if str(exc) else ""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, ParameterError):
+        return f"{_flag(exc.name)} must {exc.requirement}, got {_value(exc.value)}"
+    if isinstance(exc, MemoryError):
+        detail = f" ({text})" if text else ""
+        return (f"not enough memory for this run{detail}; lower the sizes (--d, --M, --N, --reps, --sketch-draws, "
+                "--boot) or set SCALINGLAW_MAX_MEMORY to be refused before the computation starts")
+    if isinstance(exc, OverflowError):
+        return (f"a number overflowed during the computation ({type(exc).__name__}: {text}); the sizes or values "
+                "given are beyond float64/int64 range for this method")
+    if isinstance(exc, FloatingPointError):
+        return f"floating-point error during the computation ({text}); the inputs are beyond float64 range here"
+    if isinstance(exc, RecursionError):
+        return f"the computation recursed too deeply ({text}); use smaller sizes"
+    if isinstance(exc, ScalingLawError | ValueError | OSError):
+        if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            return f"cannot use the file {exc.filename!r}: {exc.strerror}"
+        return first
+    return (f"internal error ({type(exc).__name__}: {text[:300]}); please report it with the command line "
+            "that caused it")
+
+
+#: Values that argparse would take for flags: ``-inf``, ``-nan``, ``-1e5``, ``-.5`` (it only knows ``-1``).
+_NEGATIVE_VALUE = re.compile(r"-(inf|infinity|nan|\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?)", re.IGNORECASE)
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--gamma -inf`` -> ``--gamma=-inf``, so that the flag's own check reports the value (not argparse's
+    "expected one argument")."""
+    out: list[str] = []
+    for tok in argv:
+        prev = out[-1] if out else ""
+        if (_NEGATIVE_VALUE.fullmatch(tok) and prev.startswith("--") and "=" not in prev and len(prev) > 2):
+            out[-1] = f"{prev}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _given_flags(argv: list[str]) -> dict[str, str]:
+    """The flags given explicitly on the command line: ``{dest: option string}`` (defaults do not count)."""
+    parser = build_parser()
+    names: dict[str, str] = {}
+    stack: list[argparse.ArgumentParser] = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+                continue
+            if action.dest not in ("help", "version"):
+                action.default = argparse.SUPPRESS
+                if action.option_strings:
+                    names.setdefault(action.dest, max(action.option_strings, key=len))
+                else:
+                    names.setdefault(action.dest, action.metavar or action.dest)
+    ns = parser.parse_args(argv)
+    return {dest: names.get(dest, dest) for dest in vars(ns) if dest not in ("command", "func")}
+
+
+def _refuse_given(args: argparse.Namespace, dests: Sequence[str], why: str) -> None:
+    """Refuse flags that do not apply (``--X must be omitted <why>, got V``)."""
+    given: dict[str, str] = getattr(args, "given", {})
+    for dest in dests:
+        if dest in given:
+            value = getattr(args, dest)
+            shown = value if not isinstance(value, bool) else "(given)"
+            if isinstance(value, list):
+                shown = ",".join(value)
+            _fail(f"{given[dest]} must be omitted {why}, got {_value(shown)}")
 
 
 def _value(v: Any) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import UnsupportedConfigurationError
+from .errors import ParameterError, UnsupportedConfigurationError
 from .laws.base import Law
 from .problem import QUANTIZER_TARGETS, Problem
 from .spectra import PowerLaw
@@ -73,6 +73,9 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
             f"closed forms need the power-law spectrum lambda_i = i^-a (lambda1 = 1), got {spec.label}; "
             "use --method exact"
         )
+    if not spec.a > 0:
+        raise ParameterError("a", spec.a, "be > 0 for the closed forms (a decaying spectrum; a flat spectrum, a = 0, "
+                             "works with --method exact)")
     target = problem.target
     if isinstance(target, Ones):
         b = spec.a

@@ -168,6 +168,9 @@ class _RegressionLaw(Law):
             notes="every calibration constant at 1: the bare reconstructed form",
         )
 
+    def constant_set_names(self) -> list[str]:
+        return list(dict.fromkeys([*super().constant_set_names(), "unit"]))
+
     def _resolve_constants(self, constants: Any) -> ConstantSet:
         if constants == "unit":
             return self.unit_constants()
