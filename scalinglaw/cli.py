@@ -214,6 +214,10 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             args.constants = law_constants
     _use_calibration(args)
     problem = _problem_from_args(args)
+    if args.method == "exact" or args.compare_exact:
+        from .costs import require_sketches
+
+        require_sketches(problem)
     if args.method == "exact":
         return _predict_exact(args, problem)
     from .predict import closed_form_risk
@@ -688,6 +692,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
+    _check_sketch_flags(args)
+    if args.workers is None:
+        _refuse_given(args, ("force_workers",), "without --workers")
     problem = _problem_from_args(args)
     import numpy as np
 
@@ -697,19 +704,22 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 
     reps = _checks.integer("--reps", args.reps, minimum=2)
     seed = _checks.integer("--seed", args.seed, minimum=0)
-    executor, release = make_executor(args.workers, args.dask)
+    workers = None if args.workers is None else _checks.integer("--workers", args.workers, minimum=1)
+    from .costs import require_simulation
+
+    require_simulation(problem, int(reps), itemsize=4 if args.float32 else 8, workers=int(workers or 1))
+    executor, release = make_executor(args.workers, args.dask, force_workers=args.force_workers)
     try:
         result = simulate(problem, reps=reps, seed=seed, executor=executor,
                           dtype=np.float32 if args.float32 else np.float64,
                           progress=not args.json and sys.stderr.isatty())
     finally:
         release()
+    d = result.to_dict()
+    out = _strict({**d, "problem": problem.describe()})
     if args.json:
-        out = result.to_dict()
-        out["problem"] = problem.describe()
         _print_json(out)
         return
-    d = result.to_dict()
     print(f"scalinglaw simulate: Monte Carlo of quantized SGD ({d['reps']} replicas, seed {seed})")
     print(_describe_problem(problem))
     print(_table([("excess risk (mean)", d["excess_risk_mean"]), ("standard error", d["excess_risk_sem"]),
@@ -822,7 +832,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_flags(s)
     s.add_argument("--reps", default="256", help="number of replicas (default 256)")
     s.add_argument("--seed", default="0", help="seed (default 0)")
-    s.add_argument("--workers", default=None, help="local worker processes (default: serial)")
+    s.add_argument("--workers", default=None, help="local worker processes (default: serial; at most the CPUs this "
+                                                   "process may use)")
+    s.add_argument("--force-workers", action="store_true", help="start --workers processes even beyond the CPUs")
     s.add_argument("--dask", default=None, metavar="ADDRESS", help="run on a dask.distributed scheduler")
     s.add_argument("--float32", action="store_true",
                    help="draw and compute in float32 (faster, half the memory; float32 rounding)")
