@@ -396,7 +396,7 @@ class RegressionModel(AllocationModel):
             return {}
         a = self.inputs["a"]
         return {"recon_precision": (a - 1) / (a + 1) * math.log(budget, 4),
-                "recon_precision_note": "SPEC §7 [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
+                "recon_precision_note": "theory/allocation.md [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
 
 
 class ExactModel(RegressionModel):

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import re
 import sys
 import warnings
@@ -45,6 +46,8 @@ def _flag(name: str) -> str:
     """The CLI spelling of a library parameter name (names of files, lines and columns stay as they are)."""
     if name in _FLAG_NAMES:
         return _FLAG_NAMES[name]
+    if name.isupper() and name.startswith("SCALINGLAW_"):  # an environment variable
+        return name
     return f"--{name}" if name.isidentifier() else name
 
 
@@ -679,6 +682,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     if args.out is not None:
         _output_file("--out", args.out)
     result = calibrate(laws, progress=sys.stderr.isatty())
+    result = _strict(result)
     if args.out:
         write(result, args.out)
     if args.json or not args.out:
@@ -744,6 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", default=None, help="an empirical law (kumar, sun, chen, chinchilla[:SET]) or a "
                                                "regression law (the default picks one from the set-up)")
     p.add_argument("--constants", default=None, help="constant set of the closed form (calibrated, unit, paper)")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="calibrated constants from FILE (written by scalinglaw calibrate --out FILE) instead of the "
+                        "shipped ones; the environment variable SCALINGLAW_CALIBRATION does the same")
     p.add_argument("--compare-exact", action="store_true",
                    help="with --method closed: also the exact risk and the effective sizes from the exact engine")
     p.add_argument("--engine", default="auto", choices=["auto", "spectral", "recursion"],
@@ -804,6 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quantize", default=None, help="targets quantized at precision P: data,labels,params,acts,grads")
     r.add_argument("--scheme", default="fp", choices=["fp", "int"], help="fp: eps = 4^-P/4; int: eps = R^2/(2^P-1)^2")
     r.add_argument("--range", default="4", help="INT range R (default 4)")
+    r.add_argument("--calibration", default=None, metavar="FILE",
+                   help="calibrated constants from FILE (see predict --calibration)")
     o.add_argument("--json", action="store_true", help="print JSON")
     o.set_defaults(func=_cmd_optimize)
 
@@ -823,7 +832,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=_cmd_bench)
 
     c = sub.add_parser("calibrate", help="refit the closed forms' constants against the exact engine")
-    c.add_argument("--out", default=None, help="write the calibration file here (scalinglaw/data/calibration.json)")
+    c.add_argument("--out", default=None, metavar="FILE",
+                   help="write the calibration to FILE (without it, the JSON goes to stdout); use it with predict/"
+                        "optimize --calibration FILE or SCALINGLAW_CALIBRATION=FILE")
     c.add_argument("--laws", default=None, help="comma-separated subset of the regression laws")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=_cmd_calibrate)
@@ -877,6 +888,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _fail("interrupted")
         except SystemExit:
             raise
+        except BrokenPipeError:  # the reader closed the pipe (e.g. | head): nothing left to say
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # replaces the closed stream for the exit flush
+            return 0
         except BaseException as exc:  # every failure: one line, no traceback
             _fail(failure_message(exc))
     return 0

@@ -204,6 +204,16 @@ def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[f
     return m_eff, problem.N / factor
 
 
+#: Why the two effective data sizes differ (printed by ``predict --compare-exact``).
+EFFECTIVE_DATA_SIZE_NOTE = (
+    "the two effective data sizes are different quantities: the closed one is the parameter N tr H / tr H^(q) of "
+    "the bound (divided by 1+eps for each multiplicative acts/grads/params quantizer), a consequence of the step-size "
+    "limit; the exact one is operational, the sample size at which full precision reaches the same estimation "
+    "error, and additive data noise can push it above N (theory/sketched-quantized.md; validation claim 6 in "
+    "theory/validation.md)"
+)
+
+
 @dataclass(frozen=True)
 class EffectiveSizes:
     """Effective model and data sizes (SPEC §5.5), from the closed forms and from the exact engine."""
@@ -327,6 +337,7 @@ def effective_sizes(problem: Problem) -> EffectiveSizes:
     n_exact, note = exact_effective_data_size(problem)
     if note:
         notes.append(note)
+    notes.append(EFFECTIVE_DATA_SIZE_NOTE)
     fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
     add_err = exact_risk_limit(problem) - exact_risk_limit(fp)
     return EffectiveSizes(
