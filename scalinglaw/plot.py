@@ -79,6 +79,15 @@ def plot_isoflop(curves: dict[str, Any], ax: Any = None) -> Any:
     return ax
 
 
+def distinct_format(levels: Any, max_digits: int = 12) -> str:
+    """The shortest ``%.Kg`` format (K >= 3) that gives every contour level its own label."""
+    vals = np.asarray(levels, dtype=np.float64)
+    for k in range(3, max_digits + 1):
+        if len({f"{v:.{k}g}" for v in vals}) == vals.size:
+            return f"%.{k}g"
+    return f"%.{max_digits}g"
+
+
 def plot_isoloss(grid: dict[str, Any], ax: Any = None, memory_budgets: Any = None, levels: int = 12) -> Any:
     """Iso-loss contours in (size, bits) at fixed data, with memory budgets size x bits as dashed lines."""
     ax = _axes(ax)
@@ -90,15 +99,15 @@ def plot_isoloss(grid: dict[str, Any], ax: Any = None, memory_budgets: Any = Non
     lo = float(np.nanmin(Lm))
     excess = np.nanquantile(Lm - lo, [0.02, 0.9])
     lv = lo + np.geomspace(max(excess[0], 1e-12), max(excess[1], 2e-12), levels)
-    cs = ax.contour(S, P, Lm, levels=np.unique(lv))
-    ax.clabel(cs, fontsize=7, fmt="%.3g")
+    levels_used = np.unique(lv)
+    cs = ax.contour(S, P, Lm, levels=levels_used)
+    ax.clabel(cs, fontsize=7, fmt=distinct_format(levels_used))
     ax.set_xscale("log")
     if memory_budgets is not None:
         s = np.unique(S)
-        for m in np.atleast_1d(memory_budgets):
-            ax.plot(s, m / s, "k--", lw=0.8)
-        ax.plot([], [], "k--", lw=0.8, label="memory budget size x bits")
-        ax.legend(fontsize=8)
+        for m, style in zip(np.atleast_1d(memory_budgets), ("--", "-.", ":", (0, (5, 1, 1, 1))), strict=False):
+            ax.plot(s, m / s, color="k", ls=style, lw=0.8, label=f"memory budget size x bits = {m:.3g}")
+        ax.legend(fontsize=7)
     ax.set_ylim(np.nanmin(P), np.nanmax(P))
     ax.set_xlabel(f"{lab['size']} (model size)")
     ax.set_ylabel(f"{lab['precision']} (bits)")

@@ -851,8 +851,8 @@ def fit(
         if free is None:  # the default free set: the runs cannot pin one of its constants
             raise ParameterError("runs", f"{y.size} rows",
                                  f"vary the inputs that constant {dead[0]} multiplies: the predictions do not depend "
-                                 f"on it for these runs (e.g. identical rows, or one precision only); fit fewer "
-                                 f"constants with --free")
+                                 f"on it for these runs (e.g. identical rows, or one precision only); name fewer "
+                                 f"constants to fit (free, --free)")
         raise ParameterError("free", dead[0], "be a constant the runs constrain (the predictions do not depend on it)")
 
     best = None
