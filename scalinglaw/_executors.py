@@ -72,7 +72,7 @@ def make_executor(workers: Any = None, dask: str | None = None, *, force_workers
         except ImportError:
             raise ParameterError("--dask", dask, "be used with the dask extra installed "
                                  "(pip install 'scalinglaw[dask]')") from None
-        client = _connect(Client, dask, _CONNECT_TIMEOUT)
+        client = _connect(Client, dask, _CONNECT_TIMEOUT, _WORKER_TIMEOUT)
         return client.get_executor(), client.close
     if workers is None:
         return None, _nothing

@@ -995,13 +995,16 @@ class Frontier:
         return out
 
 
-def require_frontier(model: AllocationModel, n_budgets: int) -> None:
-    """Refuse a frontier whose estimated time or memory exceeds the machine's limits (:mod:`scalinglaw.resources`)."""
+def require_frontier(model: AllocationModel, n_budgets: int, *, numeric: bool = True) -> None:
+    """Refuse a frontier whose estimated time or memory exceeds the machine's limits (:mod:`scalinglaw.resources`).
+
+    ``numeric``: whether every budget needs a numeric optimum (a closed-form frontier without the check costs
+    microseconds per budget)."""
     from .resources import Estimate, require
 
-    require(Estimate(f"a frontier over {n_budgets:g} budgets", memory=n_budgets * 8.0 * 64,
-                     seconds=n_budgets * model.seconds_per_solve), "--frontier", f"{n_budgets:g} budgets",
-            hint=f"about {model.seconds_per_solve:g} s per budget")
+    per = model.seconds_per_solve if numeric else 1e-5
+    require(Estimate(f"a frontier over {n_budgets:g} budgets", memory=n_budgets * 8.0 * 64, seconds=n_budgets * per),
+            "--frontier", f"{n_budgets:g} budgets", hint=f"about {per:g} s per budget")
 
 
 def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.ndarray, *, kind: str = "compute",
@@ -1016,9 +1019,9 @@ def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.nda
     C = _checks.as_array("--frontier", budgets).ravel()
     if np.any(~(C > 0)):
         raise ParameterError("--frontier", float(C[~(C > 0)][0]), "contain only positive budgets")
-    require_frontier(model, C.size)
     fixed = _fixed_roles(model, fix)
     closed = model.closed(C, kind, fixed) if model.closed_is_exact else None
+    require_frontier(model, C.size, numeric=check or closed is None or "size" not in closed)
     if closed is not None and "size" in closed:
         s, d, p = (np.asarray(closed[r], dtype=np.float64) for r in ROLES)
         loss = model.raw_loss(s, d, p)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -381,7 +382,7 @@ def _cmd_formula(args: argparse.Namespace) -> None:
     from .laws.registry import get_law
 
     if args.latex and args.markdown:
-        _fail("--latex must be omitted with --markdown (choose one output form), got (given)")
+        _fail("--latex must be omitted with --markdown (choose one output form)")
     if args.markdown:
         _refuse_given(args, ("term",), "with --markdown (the generated block shows the whole law)")
     options = {}
@@ -396,6 +397,8 @@ def _cmd_formula(args: argparse.Namespace) -> None:
                       f"got {v!r}")
             options[t] = v
     law = get_law(args.law, **options) if options else get_law(args.law)
+    if args.term is not None:
+        law.expression(args.term)  # validates the name before anything is printed
     if args.markdown:
         from .laws.docs import render
 
@@ -866,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (non-finite results are refused when they are written, see :func:`_strict`).
     """
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = _cached_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
@@ -947,8 +950,22 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+@functools.cache
+def _cached_parser() -> argparse.ArgumentParser:
+    """The parser of :func:`main` (parsing does not change it, so one serves every call in a process)."""
+    return build_parser()
+
+
 def _given_flags(argv: list[str]) -> dict[str, str]:
     """The flags given explicitly on the command line: ``{dest: option string}`` (defaults do not count)."""
+    parser, names = _explicit_parser()
+    ns = parser.parse_args(argv)
+    return {dest: names.get(dest, dest) for dest in vars(ns) if dest not in ("command", "func")}
+
+
+@functools.cache
+def _explicit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    """The parser with every default suppressed (so only given flags appear), and each dest's option string."""
     parser = build_parser()
     names: dict[str, str] = {}
     stack: list[argparse.ArgumentParser] = [parser]
@@ -964,8 +981,7 @@ def _given_flags(argv: list[str]) -> dict[str, str]:
                     names.setdefault(action.dest, max(action.option_strings, key=len))
                 else:
                     names.setdefault(action.dest, action.metavar or action.dest)
-    ns = parser.parse_args(argv)
-    return {dest: names.get(dest, dest) for dest in vars(ns) if dest not in ("command", "func")}
+    return parser, names
 
 
 def _refuse_given(args: argparse.Namespace, dests: Sequence[str], why: str) -> None:
@@ -974,9 +990,9 @@ def _refuse_given(args: argparse.Namespace, dests: Sequence[str], why: str) -> N
     for dest in dests:
         if dest in given:
             value = getattr(args, dest)
-            shown = value if not isinstance(value, bool) else "(given)"
-            if isinstance(value, list):
-                shown = ",".join(value)
+            if isinstance(value, bool):  # a switch has no value to show
+                _fail(f"{given[dest]} must be omitted {why}")
+            shown = ",".join(value) if isinstance(value, list) else value
             _fail(f"{given[dest]} must be omitted {why}, got {_value(shown)}")
 
 

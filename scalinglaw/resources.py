@@ -183,17 +183,21 @@ def require(estimate: Estimate, name: str, value: Any, *, hint: str = "", limits
     """
     lim = limits if limits is not None else machine_limits()
     extra = f"; {hint}" if hint else ""
+
+    def source(text: str, env: str) -> str:
+        return f"set by {env}" if text == env else f"{text}; {env} sets it"
+
     if not estimate.memory <= lim.memory:
         raise ResourceError(
             name, value,
             f"be smaller: {estimate.what} would need {format_bytes(estimate.memory)} of memory (limit "
-            f"{format_bytes(lim.memory)}: {lim.memory_source}; SCALINGLAW_MAX_MEMORY sets it){extra}",
+            f"{format_bytes(lim.memory)}, {source(lim.memory_source, 'SCALINGLAW_MAX_MEMORY')}){extra}",
             estimate, lim)
     if not estimate.seconds <= lim.seconds:
         raise ResourceError(
             name, value,
             f"be smaller: {estimate.what} would take {format_seconds(estimate.seconds)} (limit "
-            f"{format_seconds(lim.seconds)}: {lim.seconds_source}; SCALINGLAW_MAX_SECONDS sets it){extra}",
+            f"{format_seconds(lim.seconds)}, {source(lim.seconds_source, 'SCALINGLAW_MAX_SECONDS')}){extra}",
             estimate, lim)
 
 

@@ -31,8 +31,11 @@ def parse_dimension(d: object) -> int | float:
     if isinstance(d, str):
         if d.strip().lower() in {"inf", "infinity", "∞"}:
             return math.inf
-        if math.isinf(_checks.as_float("d", d)):  # e.g. '1e400': a number, not the word
+        x = _checks.as_float("d", d)
+        if math.isinf(x) and x > 0:  # e.g. '1e400': a number, not the word
             raise ParameterError("d", d, "be an integer >= 1 or 'inf' (this number overflows float64)")
+        if math.isinf(x):
+            raise ParameterError("d", d, "be >= 1")
     return _checks.integer("d", d, minimum=1, allow_inf=True)
 
 

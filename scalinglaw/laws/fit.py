@@ -698,7 +698,7 @@ def _bounds(law: Law, name: str, runs_inputs: Mapping[str, np.ndarray]) -> tuple
 #: Cost model of a fit (measured on the 2-core development machine, Kumar's law, 7 free constants): one
 #: L-BFGS-B minimisation costs about this many seconds per run (row), plus a fixed overhead; a grid point costs
 #: about one law evaluation per run.
-_SECONDS_PER_ROW_MINIMISE, _SECONDS_PER_MINIMISE, _SECONDS_PER_GRID_EVAL = 5e-5, 0.015, 3e-8
+_SECONDS_PER_ROW_MINIMISE, _SECONDS_PER_MINIMISE, _SECONDS_PER_GRID_EVAL = 5e-5, 0.05, 3e-8
 
 
 def _require_resources(n: int, n_columns: int, n_params: int, n_grid: int, n_starts: int, n_boot: int) -> None:

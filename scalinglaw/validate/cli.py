@@ -126,7 +126,7 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         if not args.all and not args.names:
             return _fail("give experiment names (see --list) or --all")
         if args.force_workers and args.workers is None:
-            return _fail("--force-workers must be omitted without --workers, got (given)")
+            return _fail("--force-workers must be omitted without --workers")
         names = None if args.all else list(args.names)
         for n in names or []:
             get_experiment(n)
