@@ -925,6 +925,9 @@ def failure_message(exc: BaseException) -> str:
         return f"floating-point error during the computation ({text}); the inputs are beyond float64 range here"
     if isinstance(exc, RecursionError):
         return f"the computation recursed too deeply ({text}); use smaller sizes"
+    if isinstance(exc, ValueError) and ("array is too big" in text or "Maximum allowed dimension" in text):
+        return (f"not enough memory for this run (numpy: {text}); lower the sizes (--d, --M, --N, --reps, "
+                "--sketch-draws, --boot)")
     if isinstance(exc, ScalingLawError | ValueError | OSError):
         if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
             return f"cannot use the file {exc.filename!r}: {exc.strerror}"

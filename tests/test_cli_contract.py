@@ -182,7 +182,7 @@ def test_library_failures_inside_a_command_are_one_line(monkeypatch):
     from scalinglaw import predict as predict_module
 
     def boom(*args, **kwargs):
-        raise np.core._exceptions._ArrayMemoryError((10**9, 7), np.dtype(np.float64))
+        return np.empty((2**50,))  # numpy's MemoryError ("Unable to allocate 8 PiB"), raised at once
 
     monkeypatch.setattr(predict_module, "closed_form_risk", boom)
     code, out, err = run("predict")
