@@ -330,3 +330,12 @@ def test_help_and_outputs_cite_pages_that_ship():
         assert "SPEC" not in text, text[:200]
         for page in set(re.findall(r"theory/([\w.-]+\.md)", text)):
             assert (theory / page).exists(), page
+
+
+def test_api_refuses_a_boolean_size():
+    """The audit's API table: ``make_problem(N=True)`` was accepted as N = 1."""
+    from scalinglaw.errors import ParameterError
+    from scalinglaw.problem import make_problem
+
+    with pytest.raises(ParameterError, match="N must be a number, not a boolean, got True"):
+        make_problem(N=True, gamma=0.1)
