@@ -155,6 +155,28 @@ class ClosedResult:
         return out
 
 
+#: A negative closed-form term this small relative to the sum of the terms' magnitudes is float64 rounding.
+ROUNDING_RTOL = 1e-12
+
+
+def _nonnegative_terms(law: str, terms: dict[str, float], notes: list[str]) -> dict[str, float]:
+    """Every term of an upper bound is >= 0: clip rounding-sized negatives to 0 (saying so), refuse larger ones
+    (catastrophic cancellation in float64, e.g. the tail sums at a steep spectrum)."""
+    scale = sum(abs(v) for v in terms.values())
+    out = dict(terms)
+    for name, value in terms.items():
+        if value < 0:
+            if -value <= ROUNDING_RTOL * scale:
+                out[name] = 0.0
+                notes.append(f"term {name} = {value:.3g} is float64 rounding (below {ROUNDING_RTOL:g} of the total): "
+                             "shown as 0")
+            else:
+                raise UnsupportedConfigurationError(
+                    f"the closed form '{law}' evaluates its {name} term to {value:.4g} < 0 here (cancellation in "
+                    "float64 at these inputs, e.g. a steep spectrum): it is no bound here; use --method exact")
+    return out
+
+
 def closed_form_risk(problem: Problem, *, constants: str | None = None) -> ClosedResult:
     """Closed-form (calibrated upper-bound) excess risk of ``problem``, term by term.
 
@@ -166,7 +188,7 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
         Constant set of the law (``calibrated`` by default; ``unit``, or ``paper`` for ``sgd``).
     """
     law, inputs, notes = law_for_problem(problem, constants)
-    terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
+    terms = _nonnegative_terms(law.name, {k: float(v) for k, v in law.breakdown(**inputs).items()}, notes)
     sizes = _closed_sizes(problem, law, inputs)
     excess = float(sum(terms.values()))
     return ClosedResult(

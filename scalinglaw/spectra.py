@@ -197,7 +197,7 @@ class LogPowerLaw(Spectrum):
         if k >= self.d:
             return 0.0
         if not math.isinf(self.d) and self.d - k <= 1_000_000:
-            return float(self.head(int(self.d))[k:].sum())
+            return float(self.head(int(self.d))[int(k):].sum())  # k may come as a whole float (a measure's node)
         # Euler-Maclaurin beyond the head: sum_{lo<=i<=stop} f(i) = int_{lo}^{stop} f + (f(lo)+f(stop))/2
         #   - (f'(lo)-f'(stop))/12 + ...
         def f(x: float) -> float:
@@ -256,7 +256,7 @@ class ArraySpectrum(Spectrum):
     def tail_sum(self, k: int, *, target_exponent: float | None = None) -> float:
         if target_exponent:
             raise ParameterError("b", target_exponent, "equal a (isotropic prior) for an array spectrum")
-        return float(self.values[k:].sum())
+        return float(self.values[int(k):].sum())
 
     @property
     def label(self) -> str:
