@@ -47,7 +47,7 @@ def _flag(name: str) -> str:
     """The CLI spelling of a library parameter name (names of files, lines and columns stay as they are)."""
     if name in _FLAG_NAMES:
         return _FLAG_NAMES[name]
-    if name.isupper() and name.startswith("SCALINGLAW_"):  # an environment variable
+    if name.isupper() and len(name) > 2:  # an environment variable or a positional (NAME), not a flag like --N
         return name
     return f"--{name}" if name.isidentifier() else name
 

@@ -117,6 +117,7 @@ REFUSED = [
     ("c04", "calibrate --out /proc/x.json --laws sgd", "--out must be a file that can be written"),
     ("v04", "validate claim1 --out /proc/x --quick", "--out must be a folder that can be created and written"),
     ("v11", "validate --all claim1 --quick --out v11 --list", "--list must be used alone"),
+    ("v01", "validate bogus", "error: NAME must be one of claim1_spectrum"),
 ]
 
 

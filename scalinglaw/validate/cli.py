@@ -146,6 +146,8 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             closer()
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except BrokenPipeError:  # the reader closed the pipe (e.g. | head): nothing left to say
+        return 0
     except Exception as exc:  # one line for every failure (the same mapping as the main CLI)
         from ..cli import failure_message
 
