@@ -897,6 +897,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         except BaseException as exc:  # every failure: one line, no traceback
             _fail(failure_message(exc))
+        finally:
+            if getattr(args, "calibration", None) is not None:  # --calibration holds for this call only
+                from .laws.regression import use_calibration
+
+                use_calibration(None)
     return 0
 
 

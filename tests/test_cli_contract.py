@@ -298,7 +298,7 @@ def test_calibration_file_is_selectable(tmp_path, monkeypatch):
     try:
         twice = strict_json(run("predict", "--json", "--calibration", str(path))[1])["excess_risk"]
         assert twice == pytest.approx(2.0 * base, rel=1e-12)  # every term carries one calibration constant
-        use_calibration(None)
+        assert strict_json(run("predict", "--json")[1])["excess_risk"] == base  # the flag held for one call only
         monkeypatch.setenv("SCALINGLAW_CALIBRATION", str(path))
         assert strict_json(run("predict", "--json")[1])["excess_risk"] == pytest.approx(twice, rel=1e-12)
         monkeypatch.setenv("SCALINGLAW_CALIBRATION", str(tmp_path / "missing.json"))
@@ -306,6 +306,11 @@ def test_calibration_file_is_selectable(tmp_path, monkeypatch):
         assert code == 2 and err.startswith("scalinglaw: error: SCALINGLAW_CALIBRATION must be a calibration JSON")
     finally:
         use_calibration(None)
+    wrong = tmp_path / "wrong.json"  # the sgd entry filed under every law
+    wrong.write_text(json.dumps({law: shipped["sgd"] for law in shipped}))
+    code, _, err = run("predict", "--d", "inf", "--a", "1.5", "--M", "64", "--N", "100000", "--schedule", "geometric",
+                       "--average", "last", "--calibration", str(wrong))
+    assert code == 2 and "--calibration must define c_" in err and "for law sketched" in err, err
     code, _, err = run("predict", "--method", "exact", "--calibration", str(path))
     assert code == 2 and "--calibration must be omitted with --method exact" in err
 

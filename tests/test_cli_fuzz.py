@@ -176,14 +176,14 @@ def fast_heavy_commands(monkeypatch, tmp_path):
     bench_result = bench.run(quick=True)
     from importlib import resources
 
-    cal = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())["sgd"]
+    shipped = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
     monkeypatch.setenv("SCALINGLAW_MAX_SECONDS", "1")
     monkeypatch.setattr(cf, "ProcessPoolExecutor", cf.ThreadPoolExecutor)
     monkeypatch.setattr(_executors, "_CONNECT_TIMEOUT", 0.5)
     monkeypatch.setattr(_executors, "_WORKER_TIMEOUT", 0.5)
     monkeypatch.setattr(bench, "run", lambda *, quick=False: bench_result)
     monkeypatch.setattr(calibration, "calibrate", lambda laws=calibration.CALIBRATED_LAWS, *, progress=False:
-                        {law: cal for law in laws})
+                        {law: shipped[law] for law in laws})
 
     def experiments(names=None, *, quick=False, executor=None, progress=False, out_dir="."):
         chosen = [runner.get_experiment(n).name for n in names] if names else runner.experiment_names()

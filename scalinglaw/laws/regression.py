@@ -105,9 +105,19 @@ def use_calibration(path: str | os.PathLike[str] | None, *, name: str = "calibra
     _calibration_choice.update(path=os.fspath(path), name=name)
 
 
-@cache
 def _load_calibration(path: str, name: str) -> dict[str, Any]:
-    """A calibration file's content, checked: every entry has constants that form a ConstantSet."""
+    """A calibration file's content, checked: every entry has constants that form a ConstantSet (read again when
+    the file changes)."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, -1)
+    return _read_calibration(path, name, stamp)
+
+
+@cache
+def _read_calibration(path: str, name: str, stamp: tuple[int, int]) -> dict[str, Any]:
     want = "be a calibration JSON file written by scalinglaw calibrate --out FILE"
     try:
         with open(path, encoding="utf-8") as fh:
@@ -135,12 +145,18 @@ def _shipped_calibration() -> dict[str, Any]:
     return json.loads(text)
 
 
+def _calibration_source() -> tuple[str, str] | None:
+    """``(path, parameter name)`` of a user-chosen calibration file, or ``None`` for the shipped one."""
+    if _calibration_choice["path"]:
+        return str(_calibration_choice["path"]), str(_calibration_choice["name"])
+    env = os.environ.get(CALIBRATION_ENV)
+    return (env, CALIBRATION_ENV) if env else None
+
+
 def _calibration_file() -> dict[str, Any]:
     """The calibration in use: ``use_calibration``'s file, else ``$SCALINGLAW_CALIBRATION``, else the shipped one."""
-    path = _calibration_choice["path"] or os.environ.get(CALIBRATION_ENV) or None
-    if path:
-        return _load_calibration(path, _calibration_choice["name"] if _calibration_choice["path"] else CALIBRATION_ENV)
-    return _shipped_calibration()
+    source = _calibration_source()
+    return _load_calibration(*source) if source else _shipped_calibration()
 
 
 def _scheme(name: str, value: Any) -> str | None:
@@ -193,9 +209,23 @@ class _RegressionLaw(Law):
 
     def _extra_constant_sets(self) -> dict[str, ConstantSet]:
         entry = _calibration_file().get(self.law_key())
+        source = _calibration_source()
         if entry is None:
+            if source is not None:  # a user's file without this law: say so, not "unknown constant set"
+                raise ParameterError(source[1], source[0], f"have an entry for law {self.law_key()} (a calibration "
+                                     "written by scalinglaw calibrate --out FILE for this law)")
             return {}
-        return {"calibrated": ConstantSet.from_dict(entry["constants"])}
+        cs = ConstantSet.from_dict(entry["constants"])
+        missing = [c for c in self.calibrated_constant_names() if c not in cs]
+        if missing and source is not None:
+            raise ParameterError(source[1], source[0], f"define {', '.join(missing)} for law {self.law_key()} (its "
+                                 "entry does not belong to this law)")
+        return {"calibrated": cs}
+
+    @classmethod
+    def calibrated_constant_names(cls) -> list[str]:
+        """The constants a calibration entry of this law must define (one multiplier per term, and alpha)."""
+        return list(cls.unit_constants().values)
 
     def law_key(self) -> str:
         """Key of this law in the calibration file (one constant set per law, fitted on a grid mixing schemes)."""
