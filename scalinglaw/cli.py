@@ -154,6 +154,19 @@ def _table(rows: Sequence[tuple[str, Any]], title: str = "") -> str:
     return "\n".join(lines)
 
 
+def _printed_json(args: argparse.Namespace, out: dict[str, Any]) -> bool:
+    """Check ``out`` for non-finite results (in either output form); print it as JSON when ``--json`` was given."""
+    checked = _strict(out)
+    if args.json:
+        _print_json(checked)
+    return bool(args.json)
+
+
+def _risk_rows(result: Any) -> list[tuple[str, Any]]:
+    """The terms, then the excess risk and the risk, as table rows."""
+    return [*result.terms.items(), ("excess risk", result.excess_risk), ("risk", result.risk)]
+
+
 def _describe_problem(problem: Any) -> str:
     desc = problem.describe()
     q = ", ".join(f"{k}={v}" for k, v in desc["quantizers"].items() if v) or "none (full precision)"
@@ -239,17 +252,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         sizes = effective_sizes(problem)
         exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk,
                  **sizes.to_dict()}
-    out = result.to_dict()
-    out["method"] = "closed"
-    out["problem"] = problem.describe()
+    out = {**result.to_dict(), "method": "closed", "problem": problem.describe()}
     if exact is not None:
         out["exact"] = exact
-    out = _strict(out)
-    if args.json:
-        _print_json(out)
+    if _printed_json(args, out):
         return
-    rows = [(k, v) for k, v in result.terms.items()]
-    rows += [("excess risk", result.excess_risk), ("risk", result.risk)]
+    rows = _risk_rows(result)
     print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
     print(_describe_problem(problem))
     print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
@@ -270,16 +278,10 @@ def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
     from .exact import exact_risk
 
     result = exact_risk(problem, method=args.engine)
-    out = result.to_dict()
-    out["method"] = "exact"
-    out["engine"] = result.method
-    out["problem"] = problem.describe()
-    out = _strict(out)
-    if args.json:
-        _print_json(out)
+    out = {**result.to_dict(), "method": "exact", "engine": result.method, "problem": problem.describe()}
+    if _printed_json(args, out):
         return
-    rows = [(k, v) for k, v in result.terms.items()]
-    rows += [("excess risk", result.excess_risk), ("risk", result.risk)]
+    rows = _risk_rows(result)
     print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
     print(_describe_problem(problem))
     print(_table(rows, "terms (they sum to the excess risk):"))
