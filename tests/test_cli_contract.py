@@ -216,7 +216,8 @@ def test_numpy_warnings_never_reach_the_terminal(monkeypatch):
 
 
 def test_validate_writes_a_fresh_folder_by_default(tmp_path, monkeypatch):
-    from scalinglaw.validate.cli import _out_folder, fresh_folder
+    from scalinglaw.validate.cli import _out_folder
+    from scalinglaw.validate.runner import fresh_folder
 
     monkeypatch.chdir(tmp_path)
     first = _out_folder(None)

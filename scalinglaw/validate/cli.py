@@ -73,22 +73,11 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def fresh_folder(base: str | Path = ".", prefix: str = "scalinglaw-validate") -> Path:
-    """A folder name under ``base`` that does not exist yet: ``<prefix>-YYYYmmdd-HHMMSS`` (``-2``, ``-3``, ...
-    appended if taken). The default output of ``validate``, so that no run replaces an earlier report."""
-    import time
-
-    stem = Path(base) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, k = stem, 1
-    while out.exists():
-        k += 1
-        out = stem.with_name(f"{stem.name}-{k}")
-    return out
-
-
 def _out_folder(text: str | None) -> Path | str:
     """The output folder: created now (so an unusable path is refused before any experiment runs)."""
     if text is None:
+        from .runner import fresh_folder
+
         out = fresh_folder()
     else:
         out = Path(text)
