@@ -46,6 +46,7 @@ __all__ = [
     "isoflop",
     "isoloss",
     "optimize_allocation",
+    "require_frontier",
 ]
 
 ROLES = ("size", "data", "precision")
@@ -78,6 +79,9 @@ class AllocationModel(ABC):
     grid_1d: int = 400
     grid_2d: tuple[int, int] = (160, 64)
     refine: bool = True
+    #: order of the wall time of one optimum (grid + L-BFGS-B; 2-90 ms measured on the development machine), for
+    #: the resource estimate of a frontier
+    seconds_per_solve: ClassVar[float] = 0.1
 
     def __init__(self, law: Law) -> None:
         self.law = law
@@ -105,6 +109,11 @@ class AllocationModel(ABC):
             raise ParameterError("--formats", name, "name a number format (int4, int8, fp8_e4m3, bf16, ...)")
         bits = float(getattr(q, "bits", 0) or (q.exp_bits + q.man_bits + 1))
         return Format(name=name, bits=bits, law_precision=bits)
+
+    def infeasibility(self, budget: float, kind: str, fixed: dict[str, float],
+                      extra: dict[str, float] | None) -> ParameterError | None:
+        """Hook: a model-specific reason why no allocation is feasible (``None``: the generic message)."""
+        return None
 
     def closed(self, budget: np.ndarray, kind: str, fixed: dict[str, float]) -> dict[str, np.ndarray] | None:
         """Closed-form optimum (vectorised over budgets) or ``None`` where there is none."""
@@ -205,7 +214,7 @@ class SunModel(AllocationModel):
             E, M = self.layout(np.asarray(P, dtype=np.float64))
         with np.errstate(all="ignore"):
             out = self._fn(size, data, E, M, self.block, *self._consts)
-        ok = (np.asarray(E) >= 0) & (np.asarray(M) >= 0)
+        ok = (np.asarray(E) >= 1) & (np.asarray(M) >= 0)  # the law's domain: E >= 1 exponent bit
         return np.where(ok & np.isfinite(out), out, np.inf)
 
     def terms(self, size, data, P, extra=None):
@@ -361,6 +370,23 @@ class RegressionModel(AllocationModel):
         args = self._args(size, data, P, extra)
         return {k: float(v) for k, v in self.law.breakdown(**dict(zip(self._order, args, strict=True))).items()}
 
+    def infeasibility(self, budget, kind, fixed, extra):
+        """An unstable step for every size: the step limit is largest at the smallest model (M = 1) and the
+        highest precision, so state that one."""
+        size = float(fixed.get("size", 1.0))
+        P = float(fixed.get("precision", self.precision_bounds[1]))
+        vals = dict(zip(self._order, self._args(np.float64(size), np.float64(2.0), np.float64(P), extra),
+                        strict=True))
+        if not np.all(self._stable(vals)):
+            from .laws.regression import sketched_step_limit
+
+            data = ("additive" if self.scheme == "int" else "multiplicative") if "data" in self.quantize else None
+            limit = float(sketched_step_limit(vals, data))
+            smallest = f"{self.labels['size']} = {size:g}, {P:g} bits"
+            return ParameterError("--gamma", self.inputs["gamma"], f"be < {limit:.6g}, the mean-square step limit of "
+                                  f"the smallest model ({smallest}): no allocation trains at this step")
+        return None
+
     def format(self, name: str) -> Format:
         from .quantize import parse_quantizer
 
@@ -406,7 +432,7 @@ class RegressionModel(AllocationModel):
             return {}
         a = self.inputs["a"]
         return {"recon_precision": (a - 1) / (a + 1) * math.log(budget, 4),
-                "recon_precision_note": "SPEC §7 [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
+                "recon_precision_note": "theory/allocation.md [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
 
 
 class ExactModel(RegressionModel):
@@ -421,6 +447,7 @@ class ExactModel(RegressionModel):
     grid_1d = 12
     grid_2d = (10, 10)
     refine = False
+    seconds_per_solve = 30.0  # about a hundred exact risks per optimum
 
     def __init__(self, *, sketch_draws: int = 1, sketch_seed: int = 0, **options: Any) -> None:
         super().__init__(**options)
@@ -669,6 +696,37 @@ def _grid(model: AllocationModel, free: list[_Var]) -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], axis=-1)
 
 
+def _infeasible(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float],
+                extra: dict[str, float] | None) -> ParameterError:
+    """Why no allocation is feasible, blaming the input responsible (the budget's range, or the model's own)."""
+    lo, hi = (10.0**b for b in model.size_bounds)
+    if model.precision_free:
+        p_lo, p_hi = model.precision_bounds
+    else:
+        p_lo = p_hi = model.fixed_precision
+    p_lo, p_hi = fixed.get("precision", p_lo), fixed.get("precision", p_hi)
+    s_lo, s_hi = fixed.get("size", lo), fixed.get("size", hi)
+    d_lo, d_hi = fixed.get("data", lo), fixed.get("data", hi)
+    if kind == "compute":
+        k = model.compute_constant
+        c_lo, c_hi = k * s_lo * d_lo * p_lo, k * s_hi * d_hi * p_hi
+        what = "size x data x precision"
+    else:
+        c_lo, c_hi = s_lo * p_lo, s_hi * p_hi
+        what = "size x precision"
+    if budget < c_lo:
+        return ParameterError("--budget", budget, f"be >= {c_lo:.4g}, the {kind} of the smallest allocation "
+                              f"({what} with sizes >= 1 and the law's lowest precision)")
+    if budget > c_hi:
+        return ParameterError("--budget", budget, f"be <= {c_hi:.4g}: the search covers sizes up to {hi:.0e} "
+                              "(beyond that every law here is extrapolated by dozens of orders of magnitude)")
+    reason = model.infeasibility(budget, kind, fixed, extra)
+    if reason is not None:
+        return reason
+    return ParameterError("--budget", budget, "leave at least one feasible allocation (sizes >= 1 within the law's "
+                                              "domain)")
+
+
 def _loss_function(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float],
                    extra: dict[str, float] | None) -> tuple[list[_Var], Any]:
     """The free search variables and the loss over them (``inf`` outside the feasible set), vectorised."""
@@ -703,8 +761,7 @@ def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, fl
         grid = _grid(model, free)
     vals = loss(grid)
     if not np.any(np.isfinite(vals)):
-        raise ParameterError("--budget", budget, "leave at least one feasible allocation (sizes >= 1 within the law's "
-                                                 "domain)")
+        raise _infeasible(model, kind, budget, fixed, extra)
     best = grid[int(np.argmin(vals))]
     if free and model.refine and x0 is not None:
         # frontier mode: successive zoomed grids, one vectorised call each (L-BFGS-B's many scalar calls cost more)
@@ -1003,6 +1060,13 @@ def _optimize(model: AllocationModel, budget: float, kind: str, formats: Sequenc
     if not flat_factor > 1:  # inf is allowed: never refuse a flat optimum
         raise ParameterError("--flat-factor", flat_factor, "be > 1 (inf: never refuse a flat optimum)")
     fixed = _fixed_roles(model, fix)
+    if kind == "compute" and "size" in fixed and "data" in fixed and "precision" not in fixed and model.precision_free:
+        lab = model.labels
+        bits = budget / (model.compute_constant * fixed["size"] * fixed["data"])
+        raise ParameterError("--fix", f"{lab['size']}={fixed['size']:g},{lab['data']}={fixed['data']:g}",
+                             f"leave {lab['size']} or {lab['data']} free under a compute budget: with both fixed the "
+                             f"budget only sets the precision, {lab['precision']} = C/(k {lab['size']} {lab['data']}) "
+                             f"= {bits:.4g} bits (evaluate that configuration with predict)")
     roles = [r for r in model.labels if r != "precision" or model.precision_free]
     if all(r in fixed for r in roles):
         raise ParameterError("--fix", ",".join(f"{model.labels[k]}={v:g}" for k, v in fixed.items()),
@@ -1123,6 +1187,18 @@ class Frontier:
         return out
 
 
+def require_frontier(model: AllocationModel, n_budgets: int, *, numeric: bool = True) -> None:
+    """Refuse a frontier whose estimated time or memory exceeds the machine's limits (:mod:`scalinglaw.resources`).
+
+    ``numeric``: whether every budget needs a numeric optimum (a closed-form frontier without the check costs
+    microseconds per budget)."""
+    from .resources import Estimate, require
+
+    per = model.seconds_per_solve if numeric else 1e-5
+    require(Estimate(f"a frontier over {n_budgets:g} budgets", memory=n_budgets * 8.0 * 64, seconds=n_budgets * per),
+            "--frontier", f"{n_budgets:g} budgets", hint=f"about {per:g} s per budget")
+
+
 def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.ndarray, *, kind: str = "compute",
              fix: dict[str, float] | None = None, check: bool = False, **options: Any) -> Frontier:
     """The optimal allocation as a function of the budget.
@@ -1137,6 +1213,7 @@ def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.nda
         raise ParameterError("--frontier", float(C[~(C > 0)][0]), "contain only positive budgets")
     fixed = _fixed_roles(model, fix)
     closed = model.closed(C, kind, fixed) if model.closed_is_exact else None
+    require_frontier(model, C.size, numeric=check or closed is None or "size" not in closed)
     if closed is not None and "size" in closed:
         s, d, p = (np.asarray(closed[r], dtype=np.float64) for r in ROLES)
         loss = model.raw_loss(s, d, p)

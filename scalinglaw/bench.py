@@ -16,7 +16,10 @@ import numpy as np
 __all__ = [
     "bare_gaussian_draws",
     "compiled_over_numpy",
+    "exact_d_ratio",
     "exact_engine_time",
+    "exact_peak_memory",
+    "exact_scale_grid",
     "frontier_time",
     "frontier_uncertainty_time",
     "help_time",
@@ -179,30 +182,115 @@ def exact_n_ratio(d: int = 1000, n_small: int = 10**3, n_large: int = 10**9, *, 
             "max_rel_diff_vs_recursion": max(diffs), "checked_N": list(check)}
 
 
+def _grid_problem(d: Any, N: float, schedule: str, data: str) -> Any:
+    """One problem of the scale grid: a = 2, w* = 1, half the mean-square step limit of the quantized spectrum,
+    uniform average for a constant step (Zou et al.), last iterate for geometric decay (Lin et al.)."""
+    from .dynamics import mean_square_step_limit
+    from .problem import make_problem
+    from .spectra import PowerLaw
+
+    kind, eps = data.split(":")
+    e = float(eps)
+    trace = PowerLaw(2.0, d).trace()
+    trace = trace + float(d) * e if kind == "additive" else trace * (1 + e)
+    gamma = 0.5 * mean_square_step_limit(1 + e, trace, 1)
+    return make_problem(a=2.0, d=d, N=int(N), gamma=gamma, data=data, schedule=schedule,
+                        average="uniform" if schedule == "constant" else "last")
+
+
+#: The scale grid of issue 11: d x N x schedule x data noise (additive data noise needs a finite d).
+GRID_D = (10**3, 10**5, 10**7, 10**9, "inf")
+GRID_N = (1e3, 1e9, 1e20, 1e30)
+
+
+def exact_scale_grid(ds: Any = GRID_D, Ns: Any = GRID_N, *, repeat: int = 1) -> dict[str, Any]:
+    """Seconds of the exact engine over d x N x {constant, geometric} x {additive, multiplicative} (the issue-11
+    grid); returns every case and the slowest."""
+    from .exact import exact_risk
+
+    cases = []
+    for d in ds:
+        for N in Ns:
+            for schedule in ("constant", "geometric"):
+                for data in ("additive:0.01", "multiplicative:0.01"):
+                    if d == "inf" and data.startswith("additive"):
+                        continue  # tr H^(q) = d eps is infinite: refused by the problem
+                    p = _grid_problem(d, N, schedule, data)
+                    seconds, res = _best(lambda p=p: exact_risk(p), repeat)
+                    cases.append({"d": str(d), "N": N, "schedule": schedule, "average": p.average, "data": data,
+                                  "seconds": seconds, "excess_risk": res.excess_risk,
+                                  "numerical_error": res.error})
+    worst = max(cases, key=lambda c: c["seconds"])
+    return {"cases": cases, "max_seconds": worst["seconds"], "slowest": worst}
+
+
+def exact_d_ratio(d_small: int = 10**3, d_large: int = 10**7, N: int = 10**9, *, repeat: int = 3) -> dict[str, Any]:
+    """Exact risk at ``d_large`` over ``d_small`` (same N, multiplicative data noise): with the spectral measure
+    the cost should not grow with d."""
+    from .exact import exact_risk
+
+    small_p = _grid_problem(d_small, N, "constant", "multiplicative:0.01")
+    large_p = _grid_problem(d_large, N, "constant", "multiplicative:0.01")
+    small = _best(lambda: exact_risk(small_p), repeat)[0]
+    large = _best(lambda: exact_risk(large_p), repeat)[0]
+    return {"d_small": d_small, "d_large": d_large, "N": N, "seconds_small": small, "seconds_large": large,
+            "ratio": large / small}
+
+
+def exact_peak_memory(d: Any = "inf", N: float = 1e20) -> dict[str, Any]:
+    """Peak resident memory (MB) of a fresh interpreter computing one exact risk at ``d``, ``N`` (geometric decay,
+    multiplicative data noise), and of the same interpreter doing nothing but the imports."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from scalinglaw.bench import _grid_problem; from scalinglaw.exact import "
+            "exact_risk; {call}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    call = f"exact_risk(_grid_problem({d!r}, {N!r}, 'geometric', 'multiplicative:0.01'))"
+    peak = float(subprocess.run([sys.executable, "-c", code.format(call=call)], check=True, capture_output=True,
+                                text=True).stdout.split()[-1])
+    base = float(subprocess.run([sys.executable, "-c", code.format(call="pass")], check=True, capture_output=True,
+                                text=True).stdout.split()[-1])
+    return {"d": str(d), "N": N, "peak_mb": peak, "imports_mb": base}
+
+
 def run(*, quick: bool = False) -> dict[str, Any]:
     """Every benchmark; ``quick`` uses smaller sizes (for smoke tests, not for the numbers).
 
-    Top-level keys ``exact_n_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the headline ratios and
+    Top-level keys ``exact_n_ratio``, ``exact_d_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the
+    headline ratios, ``exact_peak_mb`` the exact engine's peak memory at d = inf, N = 1e20,
+    ``exact_grid_max_seconds`` the slowest case of the issue-11 scale grid, and
     ``frontier_uncertainty_seconds`` the slowest closed-form law's 100-budget frontier with 1000 bootstrap draws
     (target < 1 s); the other entries hold the measurements behind them.
     """
     if quick:
         nratio = exact_n_ratio(d=50, n_large=10**6, repeat=1, check=(10**3,))
+        dratio = exact_d_ratio(d_large=10**5, N=10**6, repeat=1)
+        peak = exact_peak_memory(10**5, 1e6)
+        grid = exact_scale_grid((10**3, "inf"), (1e3, 1e9))
         sim = simulator_over_rng(d=32, reps=8, steps=200, repeat=1)
         comp = compiled_over_numpy(points=10**4, repeat=1)
         fr = {"closed": frontier_time("kumar", repeat=1), "numeric": frontier_time("sun", budgets=10, repeat=1)}
         unc = {name: frontier_uncertainty_time(name, draws=100, repeat=1) for name in ("chinchilla", "kumar")}
     else:
         nratio = exact_n_ratio()
+        dratio = exact_d_ratio()
+        peak = exact_peak_memory()
+        grid = exact_scale_grid()
         sim = simulator_over_rng(steps=10_000)
         comp = compiled_over_numpy()
         fr = {"closed": frontier_time("kumar"), "numeric": frontier_time("sun", repeat=1)}
         unc = {name: frontier_uncertainty_time(name) for name in ("chinchilla", "kumar")}
     return {
         "exact_n_ratio": nratio["ratio"],
+        "exact_d_ratio": dratio["ratio"],
+        "exact_peak_mb": peak["peak_mb"],
+        "exact_grid_max_seconds": grid["max_seconds"],
         "sim_over_rng": sim["ratio"],
         "compiled_over_numpy": comp["ratio"],
         "exact": nratio,
+        "exact_d": dratio,
+        "exact_peak": peak,
+        "exact_grid": grid,
         "simulator": sim,
         "compiled": comp,
         "frontier_uncertainty_seconds": max(u["seconds"] for u in unc.values()),

@@ -140,13 +140,13 @@ def plot_isoloss(grid: dict[str, Any], ax: Any = None, memory_budgets: Any = Non
     return ax
 
 
-def distinct_format(levels: Any) -> Any:
-    """A label formatter with the fewest significant digits (3 to 10) that gives every level its own label."""
-    values = np.asarray(levels, dtype=np.float64)
-    for digits in range(3, 11):
-        if len({f"{v:.{digits}g}" for v in values}) == len(values):
-            break
-    return lambda v: f"{v:.{digits}g}"
+def distinct_format(levels: Any, max_digits: int = 12) -> str:
+    """The shortest ``%.Kg`` format (K >= 3) that gives every contour level its own label."""
+    vals = np.asarray(levels, dtype=np.float64)
+    for k in range(3, max_digits + 1):
+        if len({f"{v:.{k}g}" for v in vals}) == vals.size:
+            return f"%.{k}g"
+    return f"%.{max_digits}g"
 
 
 def plot_bits_vs_compute(fr: Any, ax: Any = None, reference: Any = None) -> Any:

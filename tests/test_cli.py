@@ -198,7 +198,7 @@ def test_predict_sun_chen_chinchilla(capsys):
     "argv,needle",
     [
         (["--law", "kumar", "--N", "1e8", "--D", "1e10", "--Pa", "3"], "--Pa must be >"),
-        (["--law", "kumar", "--N", "-1", "--D", "1e10"], "--N must be > 0"),
+        (["--law", "kumar", "--N", "-1", "--D", "1e10"], "--N must be >= 1"),
         (["--law", "sun", "--N", "1e9", "--D", "1e10", "--E", "4", "--Mbits", "3", "--block", "0.5"],
          "--block must be >= 1"),
         (["--law", "chen", "--N", "1e9", "--D", "1e10"], "needs --G"),

@@ -314,7 +314,7 @@ def test_fit_bad_runs():
         fit("chinchilla", {"N": runs["N"], "D": runs["D"]})
     with pytest.raises(ParameterError, match="loss must be > 0"):
         fit("chinchilla", {**runs, "loss": -runs["loss"]})
-    with pytest.raises(ParameterError, match="runs column 'N' must be > 0"):
+    with pytest.raises(ParameterError, match="runs column 'N' must be >= 1"):
         fit("chinchilla", {**runs, "N": -runs["N"]})
     with pytest.raises(ParameterError, match="law must be one of"):
         fit("nope", runs)
@@ -322,6 +322,10 @@ def test_fit_bad_runs():
     k_runs = {"N": np.repeat([3e7, 1e8, 3e8], 4), "D": np.tile([1e9, 3e9, 1e10, 3e10], 3)}
     k_runs["P_w"] = np.tile([4.0, 6.0, 8.0, INF], 3)
     k_runs["loss"] = KumarLaw()(**k_runs)
-    with pytest.raises(ParameterError, match="free must be a constant the runs constrain") as info:
+    # the default free set: the runs are blamed (no --free was given), naming the constant they cannot pin
+    with pytest.raises(ParameterError, match="runs must vary the inputs that constant gamma_a multiplies"):
         fit("kumar", k_runs, n_boot=0)
+    # an explicit free set: the free constant is blamed
+    with pytest.raises(ParameterError, match="free must be a constant the runs constrain") as info:
+        fit("kumar", k_runs, n_boot=0, free=["A", "gamma_a"])
     assert str(info.value).endswith("got 'gamma_a'")

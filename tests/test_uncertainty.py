@@ -407,7 +407,7 @@ def test_isoloss_labels_are_distinct_and_bands_are_drawn(tmp_path, small_fit):
     from scalinglaw.allocate import isoflop, isoloss
 
     fmt = plots.distinct_format([2.8101, 2.8104, 2.8107, 2.82])
-    assert len({fmt(v) for v in (2.8101, 2.8104, 2.8107, 2.82)}) == 4
+    assert len({fmt % v for v in (2.8101, 2.8104, 2.8107, 2.82)}) == 4
     a = optimize_allocation("kumar", 1e22)
     grid = isoloss("kumar", data=a.data, sizes=a.size * np.logspace(-2, 2, 120),
                    precisions=np.linspace(3.2, 16, 90))
@@ -416,7 +416,7 @@ def test_isoloss_labels_are_distinct_and_bands_are_drawn(tmp_path, small_fit):
     printed = {t.get_text() for t in ax.texts}
     names = {f"{v:.10g}": v for v in contours.levels}
     # every label names exactly one level (the audit found four contours labelled "2.81")
-    owners = {text: [v for v in contours.levels if plots.distinct_format(contours.levels)(v) == text]
+    owners = {text: [v for v in contours.levels if plots.distinct_format(contours.levels) % v == text]
               for text in printed}
     assert printed and all(len(v) == 1 for v in owners.values()), owners
     assert len(names) == len(contours.levels)

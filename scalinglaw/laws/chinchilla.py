@@ -137,8 +137,8 @@ class ChinchillaLaw(Law):
     title: ClassVar[str] = "Chinchilla (Hoffmann et al. 2022) parametric loss E + A/N^alpha + B/D^beta"
     provenance: ClassVar[str] = "[SRC] Hoffmann et al. 2022 approach 3; Besiroglu et al. 2024 refit"
     variables: ClassVar[tuple[Variable, ...]] = (
-        Variable("N", "parameters (raw count)", why="a model size"),
-        Variable("D", "training tokens (raw count)", why="a data size"),
+        Variable("N", "parameters (raw count)", lower=1.0, lower_inclusive=True, why="a count of parameters"),
+        Variable("D", "training tokens (raw count)", lower=1.0, lower_inclusive=True, why="a count of tokens"),
     )
     constant_sets: ClassVar[dict[str, ConstantSet]] = {
         "hoffmann": HOFFMANN,

@@ -831,6 +831,29 @@ def _bounds(law: Law, name: str, runs_inputs: Mapping[str, np.ndarray]) -> tuple
     return 1e-12, 1e15
 
 
+#: Cost model of a fit (measured on the 2-core development machine, Kumar's law, 7 free constants): one
+#: L-BFGS-B minimisation costs about this many seconds per run (row), plus a fixed overhead; a grid point costs
+#: about one law evaluation per run.
+_SECONDS_PER_ROW_MINIMISE, _SECONDS_PER_MINIMISE, _SECONDS_PER_GRID_EVAL = 5e-5, 0.05, 3e-8
+
+
+def _require_resources(n: int, n_columns: int, n_params: int, n_grid: int, n_starts: int, n_boot: int) -> None:
+    """Refuse a fit whose memory or time exceeds the machine's limits (:mod:`scalinglaw.resources`)."""
+    from ..resources import Estimate, require
+
+    per_fit = _SECONDS_PER_MINIMISE + n * _SECONDS_PER_ROW_MINIMISE
+    base_seconds = n_starts * per_fit + n_grid * n * _SECONDS_PER_GRID_EVAL
+    # the runs and their resampled copies, the work arrays of one evaluation; then the bootstrap table
+    base_memory = 8.0 * (2 * n * (n_columns + 1) + 16 * min(n * n_grid, max(n, 2_000_000)))
+    boot_memory = 8.0 * n_boot * (n_params + 1)
+    est = Estimate("the fit" + (f" with {n_boot} bootstrap resamples" if n_boot else ""), base_memory + boot_memory,
+                   base_seconds + n_boot * per_fit)
+    if n_boot * per_fit >= base_seconds or boot_memory >= base_memory:
+        require(est, "n_boot", n_boot, hint=f"{n} runs, about {per_fit:.2g} s per resample")
+    else:
+        require(est, "runs", f"{n} rows", hint="fit a subsample of the runs")
+
+
 @_single_threaded_blas()
 def fit(
     law: str | Law,
@@ -952,6 +975,7 @@ def fit(
             th = np.asarray(values)
         axes.append(np.clip(th, bounds[j][0], bounds[j][1]))
     grid = np.array(list(itertools.product(*axes)), dtype=np.float64)
+    _require_resources(y.size, len(args), len(params), grid.shape[0], n_starts, n_boot)
     obj_grid = problem.objective_grid(grid)
     order = np.argsort(obj_grid, kind="stable")
     starts = [grid[i] for i in order[: min(n_starts, grid.shape[0])] if np.isfinite(obj_grid[i])]
@@ -960,6 +984,11 @@ def fit(
 
     dead = [p for p, ok in zip(params, problem.constrained(starts[0]), strict=True) if not ok]
     if dead:
+        if free is None:  # the default free set: the runs cannot pin one of its constants
+            raise ParameterError("runs", f"{y.size} rows",
+                                 f"vary the inputs that constant {dead[0]} multiplies: the predictions do not depend "
+                                 f"on it for these runs (e.g. identical rows, or one precision only); name fewer "
+                                 f"constants to fit (free, --free)")
         raise ParameterError("free", dead[0], "be a constant the runs constrain (the predictions do not depend on it)")
 
     best = None

@@ -202,7 +202,7 @@ class KumarLaw(Law):
 
     Notes
     -----
-    Inputs: ``N`` and ``D`` (raw parameters and tokens, > 0); either a tied ``P`` or separate ``P_w``, ``P_a``,
+    Inputs: ``N`` and ``D`` (raw parameters and tokens, >= 1); either a tied ``P`` or separate ``P_w``, ``P_a``,
     ``P_kv`` (bits; ``inf`` = BF16/FP32 high precision, the default); ``P_post`` (bits; ``inf``, the default,
     means no PTQ). Terms: ``model`` :math:`A N_{\rm eff}^{-\alpha}`, ``data`` :math:`B D^{-\beta}`,
     ``irreducible`` :math:`E`, ``ptq`` :math:`\delta_{\rm PTQ}`.
@@ -212,8 +212,9 @@ class KumarLaw(Law):
     title: ClassVar[str] = "Kumar et al. 2025 unified precision law: A N_eff^-alpha + B D^-beta + E + delta_PTQ"
     provenance: ClassVar[str] = "[SRC] Kumar et al. Eqs. 4, 9, 11 (App. K, Table 2); bias convention [RECON]"
     variables: ClassVar[tuple[Variable, ...]] = (
-        Variable("N", "non-embedding parameters (raw count)", why="a model size"),
-        Variable("D", "training tokens (raw count)", why="a data size"),
+        Variable("N", "non-embedding parameters (raw count)", lower=1.0, lower_inclusive=True,
+                 why="a count of parameters"),
+        Variable("D", "training tokens (raw count)", lower=1.0, lower_inclusive=True, why="a count of tokens"),
         Variable(
             "P_w",
             "training precision of the weights, bits (inf = BF16/FP32)",
@@ -356,7 +357,13 @@ class KumarLaw(Law):
             return super()._inputs(vals)
         except ParameterError as exc:
             if tied and exc.name in ("P_w", "P_a", "P_kv"):
-                raise ParameterError("P", exc.value, exc.requirement + " (P sets P_w, P_a and P_kv)") from None
+                # a tied P must clear every part's bound at once: state the largest, not the first that failed
+                bound = self._tied_lower_bound()
+                why = ("the largest of n_x*gamma_x over weights, activations and KV: below it a factor "
+                       "1-exp(-P_x/gamma_x+n_x) of N_eff is <= 0 (bias convention; outside the fitted domain)"
+                       if self.options["bias"] and bound > 3.0 else "the fitted domain of every part")
+                raise ParameterError("P", exc.value, f"be > {bound:.3g} bits, {why}; P sets P_w, P_a and P_kv") \
+                    from None
             raise
 
     # ------------------------------------------------------------------------------------------ numeric
