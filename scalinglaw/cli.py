@@ -77,6 +77,15 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sketch-basis", default="eigen", choices=["eigen", "raw"],
                    help="data quantization in the eigenbasis of S H S^T (default) or on raw S x")
     g.add_argument("--d-proxy", default=None, help="finite proxy dimension when d = inf (default automatic)")
+    w = p.add_argument_group("data-parallel SGD (theory/distributed.md)")
+    w.add_argument("--K", "--workers-K", dest="K", default="1", metavar="K",
+                   help="data-parallel SGD workers, each with batch B; N counts the samples of all workers (default 1;"
+                        " not --workers, which sets the local processes that run a simulation)")
+    w.add_argument("--period", default="1", metavar="TAU",
+                   help="local steps per communication round (default 1: gradients averaged every step)")
+    w.add_argument("--comm", default=None, metavar="Q",
+                   help="quantizer of each worker's message: norm:Q, qsgd:s=S, additive:EPS, multiplicative:EPS, "
+                        "int8:range=R, ... (default: full precision)")
 
 
 def _problem_from_args(args: argparse.Namespace) -> Any:
@@ -90,7 +99,8 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
         average=args.average,
         sigma2=args.sigma2, data=args.data, labels=args.labels, params=args.params, acts=args.acts,
         grads=args.grads, test_inputs=args.test_inputs, sketch_draws=args.sketch_draws,
-        sketch_seed=args.sketch_seed, sketch_basis=args.sketch_basis, **opt,
+        sketch_seed=args.sketch_seed, sketch_basis=args.sketch_basis, K=args.K, period=args.period, comm=args.comm,
+        **opt,
     )
 
 
@@ -128,6 +138,9 @@ def _describe_problem(problem: Any) -> str:
     desc = problem.describe()
     q = ", ".join(f"{k}={v}" for k, v in desc["quantizers"].items() if v) or "none (full precision)"
     model = f"sketch M={problem.M}" if problem.M else "plain regression"
+    if problem.distributed:
+        comm = problem.comm.spec if problem.comm is not None else "full precision"
+        model += f"; K={problem.K} workers, period {problem.period}, messages {comm}"
     return (
         f"problem: {desc['spectrum']}, target {desc['target']}, sigma2={_fmt(desc['sigma2'])}, {model}\n"
         f"training: N={desc['N']}, B={desc['B']}, gamma={_fmt(desc['gamma'])} ({desc['schedule']}), "

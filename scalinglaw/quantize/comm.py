@@ -159,7 +159,11 @@ def parse_comm_quantizer(spec: str | Quantizer | None, *, name: str = "comm") ->
         if not (s >= 1 and s == math.floor(s) and s < 2**31):
             raise ParameterError(name, spec, "be qsgd:s=S with an integer number of levels S >= 1")
         return QSGD(int(s))
-    return parse_quantizer(spec, name=name)
+    try:
+        return parse_quantizer(spec, name=name)
+    except ParameterError as exc:
+        raise ParameterError(name, spec, "be norm:Q, qsgd:s=S, or a quantizer spec: " + exc.requirement.removeprefix(
+            "be one of ")) from None
 
 
 def comm_bits_per_coordinate(q: Quantizer | None, full: float = 32.0) -> float:
