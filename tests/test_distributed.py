@@ -203,7 +203,7 @@ def test_exact_matches_monte_carlo_distributed(cid: str, kwargs: dict, seed: int
     assert p.gamma <= 0.7 * ex.max_stable_gamma  # away from the heavy-tailed edge (theory/simulator.md §6)
     sim = simulate(p, reps=1500, seed=seed)
     z = (sim.excess_risk_mean - ex.excess_risk) / sim.excess_risk_sem
-    assert abs(z) < K_SE, f"{cid}: exact {ex.excess_risk:.6g}, MC {sim.excess_risk_mean:.6g} ± {sim.excess_risk_sem:.2g}"
+    assert abs(z) < K_SE, f"{cid}: exact {ex.excess_risk:.6g}, MC {sim.excess_risk_mean:.6g} ± {sim.excess_risk_sem:.2g}"  # noqa: E501
     if p.comm is not None:
         fp = exact_risk(_fp_comm(p)).excess_risk
         assert abs(ex.excess_risk - fp) > K_SE * sim.excess_risk_sem, f"{cid}: no power"

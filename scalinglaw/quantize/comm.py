@@ -162,7 +162,9 @@ def parse_comm_quantizer(spec: str | Quantizer | None, *, name: str = "comm") ->
     try:
         return parse_quantizer(spec, name=name)
     except ParameterError as exc:
-        raise ParameterError(name, spec, "be norm:Q, qsgd:s=S, or a quantizer spec: " + exc.requirement.removeprefix(
+        if not exc.requirement.startswith("be one of "):
+            raise
+        raise ParameterError(name, spec, "be norm:Q, qsgd:s=S, or one of " + exc.requirement.removeprefix(
             "be one of ")) from None
 
 
