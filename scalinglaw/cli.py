@@ -401,9 +401,55 @@ def _output_file(flag: str, path: str) -> str:
     return path
 
 
+def _optimize_distributed(args: argparse.Namespace) -> None:
+    """``optimize --law distributed``: workers, model size and message bits under a communication budget."""
+    from . import _checks
+    from .allocate import optimize_communication
+
+    if args.budget is None:
+        _fail("--law distributed needs --budget (bits per step with --budget-kind comm-step, total bits with "
+              "comm-total)")
+    if args.budget_kind not in ("comm-step", "comm-total"):
+        _fail(f"--budget-kind must be comm-step or comm-total with --law distributed, got {args.budget_kind!r}")
+    for flag in ("frontier", "plot", "bits_plot", "isoflop", "isoloss", "formats", "fix", "quantize"):
+        if getattr(args, flag, None):
+            _fail(f"--{flag.replace('_', '-')} must be omitted with --law distributed, got {getattr(args, flag)!r}")
+    kind = args.budget_kind.removeprefix("comm-")
+    steps = None if args.steps is None else _checks.positive("--steps", args.steps)
+    if kind == "step" and steps is None:
+        _fail("--budget-kind comm-step needs --steps T (the server steps, i.e. the wall clock)")
+    if kind == "total" and steps is not None:
+        _fail(f"--steps must be omitted with --budget-kind comm-total (T follows from the bits), got {args.steps}")
+    compute = None if args.compute_cap is None else _checks.positive("--compute-cap", args.compute_cap)
+    res = optimize_communication(
+        _checks.positive("--budget", args.budget), kind=kind, steps=steps, a=_checks.as_float("--a", args.a),
+        b=None if args.b is None else _checks.as_float("--b", args.b), sigma2=_checks.as_float("--sigma2", args.sigma2),
+        gamma=_checks.as_float("--gamma", args.gamma), B=_checks.integer("--B", args.B, minimum=1),
+        scheme=args.comm_scheme, range_=_checks.as_float("--range", args.range), compute=compute)
+    if args.json:
+        _print_json(res.to_dict())
+        return
+    print(f"scalinglaw optimize: distributed SGD, {kind} communication budget {res.budget:.4g} bits "
+          f"({'QSGD' if res.scheme == 'qsgd' else 'fixed-range INT'} messages)")
+    print(_table([("workers K", res.K), ("model size M", res.M), ("bits per coordinate b", res.bits),
+                  ("samples N", res.N), ("server steps T", res.steps), ("loss (excess risk)", res.loss),
+                  ("regime (dominant term)", res.regime)]))
+    print(_table(list(res.terms.items()), "terms:"))
+    for note in res.notes:
+        print(f"note: {note}")
+
+
 def _cmd_optimize(args: argparse.Namespace) -> None:
     from . import _checks, allocate
     from . import plot as plots
+
+    if args.law == "distributed":
+        return _optimize_distributed(args)
+    if args.budget_kind.startswith("comm-"):
+        _fail(f"--budget-kind {args.budget_kind} needs --law distributed, got --law {args.law}")
+    for flag, value in (("--steps", args.steps), ("--compute-cap", args.compute_cap)):
+        if value is not None:
+            _fail(f"{flag} needs --law distributed, got {value}")
 
     for attr, needs, flag in (("plot", "frontier", "--frontier"), ("bits_plot", "frontier", "--frontier"),
                               ("isoflop", "budget", "--budget"), ("isoloss", "budget", "--budget")):
@@ -631,10 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("optimize", help="optimal model size, data and precision under a budget")
     o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch], kumar, sun, chen, "
-                                                "sketched or sketched-quantized")
+                                                "sketched, sketched-quantized or distributed (workers, model size "
+                                                "and message bits under a communication budget)")
     o.add_argument("--budget", default=None, help="compute (FLOPs; M*N*P bit-operations for the regression model) "
                                                   "or memory (bits)")
-    o.add_argument("--budget-kind", default="compute", choices=["compute", "memory"])
+    o.add_argument("--budget-kind", default="compute", choices=["compute", "memory", "comm-step", "comm-total"],
+                   help="compute, memory, or (--law distributed) communicated bits per step or in total")
     o.add_argument("--formats", default=None, help="restrict precision to named formats, e.g. int4,int8,fp8_e4m3,bf16")
     o.add_argument("--fix", action="append", default=None, metavar="NAME=VALUE", help="fix N, D, M or P")
     o.add_argument("--integer-bits", action="store_true", help="restrict a continuous precision to integers")
@@ -657,6 +705,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quantize", default=None, help="targets quantized at precision P: data,labels,params,acts,grads")
     r.add_argument("--scheme", default="fp", choices=["fp", "int"], help="fp: eps = 4^-P/4; int: eps = R^2/(2^P-1)^2")
     r.add_argument("--range", default="4", help="INT range R (default 4)")
+    dl = o.add_argument_group("distributed SGD (--law distributed; theory/distributed.md)")
+    dl.add_argument("--steps", default=None, help="server steps T (wall clock) for --budget-kind comm-step")
+    dl.add_argument("--comm-scheme", default="int", choices=["int", "qsgd"],
+                    help="message quantizer: fixed-range INT (additive) or QSGD (norm-relative) (default int)")
+    dl.add_argument("--compute-cap", default=None, help="optional cap on M*N (forward multiply-adds)")
     o.add_argument("--json", action="store_true", help="print JSON")
     o.set_defaults(func=_cmd_optimize)
 
