@@ -223,8 +223,8 @@ def optimize_communication(
     terms = {k: float(np.asarray(v)) for k, v in parts.items()}
     eps, q = model.noise(np.float64(Mi), np.float64(bits))
     regime = max(terms, key=lambda t: terms[t])
-    notes = [f"messages: {'fixed-range INT, eps = R^2/(2^b-1)^2' if scheme == 'int' else 'QSGD, q = min(M/s^2, sqrt(M)/s)'}"
-             " [closed forms: sgd-quantized (batch K B) + approximation tail + communication law, calibrated]"]
+    what = "fixed-range INT, eps = R^2/(2^b-1)^2" if scheme == "int" else "QSGD, q = min(M/s^2, sqrt(M)/s)"
+    notes = [f"messages: {what} [closed forms: sgd-quantized (batch K B) + approximation tail + communication law, calibrated]"]
     if float(bits) >= BITS[1]:
         notes.append("the budget allows full-precision (32-bit) messages at the optimum")
     return CommAllocation(K=int(Ki), M=int(Mi), bits=float(bits), N=float(N), steps=float(T_out), loss=float(val),
