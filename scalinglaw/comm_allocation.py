@@ -224,7 +224,8 @@ def optimize_communication(
     eps, q = model.noise(np.float64(Mi), np.float64(bits))
     regime = max(terms, key=lambda t: terms[t])
     what = "fixed-range INT, eps = R^2/(2^b-1)^2" if scheme == "int" else "QSGD, q = min(M/s^2, sqrt(M)/s)"
-    notes = [f"messages: {what} [closed forms: sgd-quantized (batch K B) + approximation tail + communication law, calibrated]"]
+    notes = [f"messages: {what} [closed forms: sgd-quantized (batch K B) + approximation tail + communication "
+             "law, calibrated]"]
     if float(bits) >= BITS[1]:
         notes.append("the budget allows full-precision (32-bit) messages at the optimum")
     return CommAllocation(K=int(Ki), M=int(Mi), bits=float(bits), N=float(N), steps=float(T_out), loss=float(val),
