@@ -12,8 +12,9 @@ in the seed notes; details recon].
 The output is built from the server's iterates at round boundaries (``plan.window`` counts rounds). Draw order
 from the chunk's Generator (fixed, so that results are reproducible): the targets of a random prior; per block
 the standard normal inputs ``(steps, R, K, B, d)``, the label noise, the data and label quantizers; per step the
-parameter, activation and output-gradient quantizers (all workers at once); at the end of each round the
-communication quantizer.
+parameter, activation and output-gradient quantizers (all workers at once). The communication quantizer draws
+from a second Generator, ``SeedSequence(entropy, spawn_key + (COMM_STREAM,))`` of the chunk's seed, so that runs
+that differ only in the message quantizer or the period share every other draw (paired comparisons).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import numpy as np
 from ..problem import QUANTIZER_TARGETS
 from .plan import SimPlan
 
-__all__ = ["run_chunk_distributed"]
+__all__ = ["COMM_STREAM", "run_chunk_distributed"]
+
+#: Last spawn-key word of the stream of the communication quantizer (``SeedSequence(entropy, key + (it,))``).
+COMM_STREAM = 0x636F6D6D
 
 
 def run_chunk_distributed(plan: SimPlan, group: int, reps: int, seed: np.random.SeedSequence) -> np.ndarray:
@@ -34,6 +38,9 @@ def run_chunk_distributed(plan: SimPlan, group: int, reps: int, seed: np.random.
     pb = plan.problem
     grp = plan.groups[group]
     rng = np.random.default_rng(seed)
+    # the messages' quantizer draws from its own stream, so that runs differing only in ``comm`` (or in the
+    # period) share every other draw and can be compared replica by replica
+    comm_rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, COMM_STREAM)))
     dt = plan.dtype
     R, B, K, tau, n, nd = int(reps), pb.B, pb.K, pb.period, plan.n, plan.n_draw
     m = plan.learner_dim
@@ -113,7 +120,7 @@ def run_chunk_distributed(plan: SimPlan, group: int, reps: int, seed: np.random.
                 g_r = float(gammas[s])
                 msg = disp / g_r
                 if Qc is not None:
-                    msg = Qc.quantize(msg, rng, vector_axes=(-1,))
+                    msg = Qc.quantize(msg, comm_rng, vector_axes=(-1,))
                 w -= (g_r * msg.mean(axis=1)).astype(dt)
                 if plan.pseudo_tail:
                     w[:, -1] = 0.0
