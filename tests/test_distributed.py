@@ -61,7 +61,7 @@ def test_norm_relative_has_isotropic_covariance() -> None:
 
 @pytest.mark.parametrize("spec, message", [
     ("norm:x", "give a number after 'norm:'"), ("norm:-1", "q >= 0"), ("qsgd:s=0", "S >= 1"),
-    ("qsgd:s=2.5", "S >= 1"), ("bogus", "be one of"),
+    ("qsgd:s=2.5", "S >= 1"), ("bogus", "norm:Q, qsgd:s=S, or one of"),
 ])
 def test_comm_specs_are_validated(spec: str, message: str) -> None:
     with pytest.raises(ParameterError, match=message):
@@ -207,3 +207,128 @@ def test_exact_matches_monte_carlo_distributed(cid: str, kwargs: dict, seed: int
     if p.comm is not None:
         fp = exact_risk(_fp_comm(p)).excess_risk
         assert abs(ex.excess_risk - fp) > K_SE * sim.excess_risk_sem, f"{cid}: no power"
+
+
+# ------------------------------------------------------------------------------------------- closed form
+@pytest.mark.slow
+def test_communication_law_bounds_the_exact_price_on_its_test_design() -> None:
+    """closed (calibrated) >= exact Delta_comm on the test design (other values of every parameter), and the
+    noise-driven constants stay near 1, the derived stationary leading orders (theory/distributed.md §4)."""
+    from scalinglaw.laws.communication import CommunicationLaw, communication_inputs, design, evaluate
+
+    law = CommunicationLaw()
+    problems = design("test")
+    assert len(problems) >= 15
+    rows = evaluate(problems)
+    for p, r in zip(problems, rows, strict=True):
+        closed = float(law(**communication_inputs(p)))
+        assert closed >= r["exact"] > 0, (p.describe(), closed, r["exact"])
+    assert 0.8 <= law.constants["c_additive"] <= 1.25
+    assert 0.8 <= law.constants["c_norm_variance"] <= 1.25
+
+
+def test_communication_law_refuses_outside_its_domain() -> None:
+    from scalinglaw.laws.communication import CommunicationLaw, communication_inputs, step_limit
+
+    for kw in ({"schedule": "geometric"}, {"data": "additive:0.1"}, {"spectrum": "logpower"}):
+        with pytest.raises(UnsupportedConfigurationError):
+            communication_inputs(make_problem(d=10, N=200, gamma=0.05, K=2, comm="norm:1", **kw))
+    inputs = communication_inputs(make_problem(d=10, N=200, gamma=0.05, K=2, comm="norm:1"))
+    limit = float(step_limit(inputs))
+    with pytest.raises(ParameterError, match="mean-square step limit"):
+        CommunicationLaw()(**{**inputs, "gamma": 1.01 * limit})
+
+
+def test_closed_form_predict_for_distributed_runs() -> None:
+    from scalinglaw.predict import closed_form_risk
+
+    p = make_problem(d=40, N=8000, K=4, B=2, gamma=0.1, comm="additive:0.05")
+    res = closed_form_risk(p)
+    assert res.law == "sgd-quantized+communication" and "comm_additive_floor" in res.terms
+    assert res.excess_risk >= exact_risk(p).excess_risk
+    with pytest.raises(UnsupportedConfigurationError, match="--period 1"):
+        closed_form_risk(p.with_(period=2))
+
+
+# ------------------------------------------------------------------------------------------- allocation
+@pytest.mark.parametrize("kw", [{"kind": "step", "steps": 1e4, "scheme": "int"},
+                                {"kind": "total", "scheme": "qsgd"}])
+def test_communication_allocation_is_a_budgeted_local_optimum(kw: dict) -> None:
+    from scalinglaw.comm_allocation import _Model
+    from scalinglaw.allocate import optimize_communication
+
+    budget = 1e5 if kw["kind"] == "step" else 1e9
+    res = optimize_communication(budget, gamma=0.05, **kw)
+    assert res.K >= 1 and res.M >= 1 and 1.0 <= res.bits <= 32.0
+    used = res.K * res.M * res.bits * (1.0 if kw["kind"] == "step" else res.steps)
+    assert used == pytest.approx(budget, rel=1e-6) or res.bits == 32.0
+    assert res.regime in res.terms and sum(res.terms.values()) == pytest.approx(res.loss, rel=1e-9)
+    model = _Model(2.0, 2.0, 1.0, 0.05, 1, kw["scheme"], 4.0)
+
+    def loss(K: int, M: int) -> float:
+        if kw["kind"] == "step":
+            bits = min(budget / (K * M), 32.0)
+            return float(model.parts(K, M, 1e4 * K, bits)) if bits >= 1 else math.inf
+        return float(model.parts(K, M, budget / (M * res.bits), res.bits))
+
+    best = loss(res.K, res.M)
+    for dK, dM in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        if res.K + dK >= 1 and res.M + dM >= 1:
+            assert loss(res.K + dK, res.M + dM) >= best * (1 - 1e-6)  # flat in K when communication is cheap
+
+
+def test_communication_allocation_refuses_bad_budgets() -> None:
+    from scalinglaw.allocate import optimize_communication
+
+    with pytest.raises(ParameterError, match="steps"):
+        optimize_communication(1e5, kind="step")
+    with pytest.raises(ParameterError, match="steps"):
+        optimize_communication(1e9, kind="total", steps=10)
+    with pytest.raises(ParameterError, match="budget"):
+        optimize_communication(-1.0, kind="total")
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def _cli(capsys, *argv):
+    from scalinglaw.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return exc.value.code or 0, out, err
+
+
+def test_cli_distributed_flags(capsys) -> None:
+    import json
+
+    code, out, err = _cli(capsys, "predict", "--method", "exact", "--K", "4", "--period", "2", "--comm", "norm:1",
+                          "--d", "20", "--N", "4000", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["engine"] == "rounds" and data["problem"]["K"] == 4 and data["problem"]["comm"] == "norm:1"
+    code, out, err = _cli(capsys, "predict", "--workers-K", "2", "--comm", "additive:0.01", "--d", "20", "--N", "400")
+    assert code == 0 and "comm_additive_floor" in out and "K=2 workers" in out
+    code, out, err = _cli(capsys, "simulate", "--K", "2", "--comm", "qsgd:s=4", "--d", "10", "--N", "200",
+                          "--reps", "8", "--json")
+    assert code == 0 and json.loads(out)["problem"]["comm"] == "qsgd:s=4"
+    code, out, err = _cli(capsys, "optimize", "--law", "distributed", "--budget", "1e9", "--budget-kind",
+                          "comm-total", "--gamma", "0.05", "--json")
+    assert code == 0 and {"K", "M", "bits", "regime"} <= set(json.loads(out))
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (("predict", "--K", "0"), "--K"),
+    (("predict", "--K", "3", "--N", "100"), "--N"),
+    (("predict", "--period", "7", "--N", "100"), "--period"),
+    (("predict", "--comm", "norm:"), "--comm"),
+    (("predict", "--method", "exact", "--K", "2", "--comm", "qsgd:s=2"), "qsgd"),
+    (("predict", "--K", "2", "--period", "2", "--N", "400"), "--period 1"),
+    (("simulate", "--K", "2", "--gamma", "5", "--N", "40", "--reps", "4"), "--gamma"),
+    (("optimize", "--law", "distributed", "--budget", "1e5", "--budget-kind", "comm-step"), "--steps"),
+    (("optimize", "--law", "distributed", "--budget", "1e5", "--budget-kind", "compute"), "--budget-kind"),
+    (("optimize", "--law", "kumar", "--budget", "1e20", "--steps", "10"), "--steps"),
+])
+def test_cli_distributed_errors_are_one_line(capsys, argv: tuple, flag: str) -> None:
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and flag in err, err
