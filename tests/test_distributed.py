@@ -254,8 +254,8 @@ def test_closed_form_predict_for_distributed_runs() -> None:
 @pytest.mark.parametrize("kw", [{"kind": "step", "steps": 1e4, "scheme": "int"},
                                 {"kind": "total", "scheme": "qsgd"}])
 def test_communication_allocation_is_a_budgeted_local_optimum(kw: dict) -> None:
-    from scalinglaw.comm_allocation import _Model
     from scalinglaw.allocate import optimize_communication
+    from scalinglaw.comm_allocation import _Model
 
     budget = 1e5 if kw["kind"] == "step" else 1e9
     res = optimize_communication(budget, gamma=0.05, **kw)
