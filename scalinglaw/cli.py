@@ -182,9 +182,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         from .predict import effective_sizes
 
         ex = exact_risk(problem)
-        sizes = effective_sizes(problem)
-        exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk,
-                 **sizes.to_dict()}
+        exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk}
+        if not problem.distributed:  # effective sizes are defined for one worker (SPEC §5.5)
+            exact.update(effective_sizes(problem).to_dict())
     if args.json:
         out = result.to_dict()
         out["method"] = "closed"
@@ -198,13 +198,15 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
     print(_describe_problem(problem))
     print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
-    print(_table([("effective model size", result.effective_model_size),
-                  ("effective data size", result.effective_data_size)]))
+    if result.effective_model_size is not None:
+        print(_table([("effective model size", result.effective_model_size),
+                      ("effective data size", result.effective_data_size)]))
     if exact is not None:
-        print(_table([("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"]),
-                      ("effective model size (exact)", exact["effective_model_size"]["exact"]),
-                      ("effective data size (exact)", exact["effective_data_size"]["exact"])],
-                     "against the exact engine:"))
+        rows = [("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"])]
+        if "effective_model_size" in exact:
+            rows += [("effective model size (exact)", exact["effective_model_size"]["exact"]),
+                     ("effective data size (exact)", exact["effective_data_size"]["exact"])]
+        print(_table(rows, "against the exact engine:"))
     for note in result.notes:
         print(f"note: {note}")
 

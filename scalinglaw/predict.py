@@ -347,6 +347,11 @@ def effective_sizes(problem: Problem) -> EffectiveSizes:
     """Effective model and data sizes from the closed forms and from the exact engine, side by side."""
     from .exact.engine import exact_risk_limit
 
+    if problem.distributed:
+        raise UnsupportedConfigurationError(
+            "effective sizes (SPEC §5.5) are defined for one worker; for K workers averaging every step use the "
+            "batch-K*B problem, and see theory/distributed.md §4 for the communication's effect")
+
     notes: list[str] = []
     try:
         law, inputs, _ = law_for_problem(problem)
