@@ -93,8 +93,8 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(lin_N=8192, lin_K=(1, 4, 16), lin_reps=128, add_M=(8, 16, 32), add_K=(2, 4, 8),
-                   add_reps=96, norm_K=(4,), norm_reps=96, pq_N=16384, pq_reps=160, chunk_reps=48)
+        return cls(lin_N=8192, lin_K=(1, 4, 16), lin_reps=128, add_M=(8, 24, 64), add_K=(2, 5, 16), add_reps=128,
+                   norm_K=(4,), norm_reps=160, pq_N=16384, pq_reps=160, chunk_reps=64)
 
 
 def _ci_inside(est: tuple[float, float], lo: float, hi: float) -> bool:
