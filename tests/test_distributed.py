@@ -332,3 +332,11 @@ def test_cli_distributed_flags(capsys) -> None:
 def test_cli_distributed_errors_are_one_line(capsys, argv: tuple, flag: str) -> None:
     code, out, err = _cli(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and flag in err, err
+
+
+def test_round_map_stability_ignores_the_rounding_of_frozen_modes() -> None:
+    """d = inf: the frozen remainder's mode sits at 1 - O(1e-16) in the dense round matrix; it must not be read as
+    unstable (it was, before ROUND_TOL), and the limit must bracket the step."""
+    p = make_problem(a=2, d="inf", N=800, K=2, period=4, gamma=0.2, average="last", params="additive:0.01")
+    res = exact_risk(p)
+    assert res.max_stable_gamma > 0.2 and res.method == "rounds"
