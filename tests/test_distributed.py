@@ -160,7 +160,7 @@ def test_unstable_distributed_step_is_refused_with_the_limit() -> None:
     g = exact_risk(p).max_stable_gamma
     with pytest.raises(UnstableStepError) as info:
         exact_risk(p.with_(gamma=1.05 * g))
-    assert info.value.max_stable == pytest.approx(g, rel=1e-3)
+    assert info.value.max_stable == pytest.approx(g, rel=2e-3)
     with pytest.raises(UnstableStepError):
         simulate(p.with_(gamma=1.05 * g), reps=4)
 
