@@ -67,6 +67,10 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
     """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
     from .laws.registry import get_law
 
+    if problem.distributed:
+        raise UnsupportedConfigurationError(
+            "the regression laws describe one worker; distributed runs go through closed_form_risk (period 1) or "
+            "--method exact")
     spec = problem.spectrum
     if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
         raise UnsupportedConfigurationError(
@@ -187,6 +191,8 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
     constants : str, optional
         Constant set of the law (``calibrated`` by default; ``unit``, or ``paper`` for ``sgd``).
     """
+    if problem.distributed:
+        return _distributed_closed_form(problem, constants)
     law, inputs, notes = law_for_problem(problem, constants)
     terms = _nonnegative_terms(law.name, {k: float(v) for k, v in law.breakdown(**inputs).items()}, notes)
     sizes = _closed_sizes(problem, law, inputs)
@@ -202,6 +208,33 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
         provenance=law.provenance,
         notes=tuple(notes),
     )
+
+
+def _distributed_closed_form(problem: Problem, constants: str | None) -> ClosedResult:
+    """K workers averaging every step: the batch-KB law of the same run plus the price of quantized messages
+    (:class:`~scalinglaw.laws.communication.CommunicationLaw`) [recon; theory/distributed.md]."""
+    from .laws.communication import CommunicationLaw, communication_inputs
+
+    if problem.period > 1:
+        raise UnsupportedConfigurationError(
+            f"closed forms cover gradients averaged every step (--period 1), got --period {problem.period}; "
+            "use --method exact")
+    single = replace(problem, K=1, B=problem.K * problem.B, comm=None)
+    law, inputs, notes = law_for_problem(single, constants)
+    terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
+    notes = [f"K={problem.K} workers with batch B={problem.B} averaging every step: the law of batch "
+             f"K*B={problem.K * problem.B} (exact without communication noise and parameter quantization)", *notes]
+    names = [law.name]
+    if problem.comm is not None:
+        comm = CommunicationLaw(constants if constants in (None, "unit") else None)
+        terms.update({f"comm_{k}": float(v) for k, v in comm.breakdown(**communication_inputs(problem)).items()
+                      if float(v) != 0.0})
+        names.append(comm.name)
+    excess = float(sum(terms.values()))
+    return ClosedResult(
+        excess_risk=excess, risk=excess + problem.sigma2, terms=terms, effective_model_size=None,
+        effective_data_size=None, law="+".join(names), constants=law.constants.name,
+        provenance=law.provenance + "; communication: [recon] (theory/distributed.md)", notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------- effective sizes
@@ -348,6 +381,11 @@ def exact_effective_data_size(
 def effective_sizes(problem: Problem) -> EffectiveSizes:
     """Effective model and data sizes from the closed forms and from the exact engine, side by side."""
     from .exact.engine import exact_risk_limit
+
+    if problem.distributed:
+        raise UnsupportedConfigurationError(
+            "effective sizes (SPEC §5.5) are defined for one worker; for K workers averaging every step use the "
+            "batch-K*B problem, and see theory/distributed.md §4 for the communication's effect")
 
     notes: list[str] = []
     try:
