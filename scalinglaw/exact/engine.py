@@ -219,10 +219,29 @@ def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
     return 4.0 * delta * (fz.mass + problem.gamma * ratio**2 * fz.trace * initial / problem.B)
 
 
+def _require_resources(problem: Problem, compress: bool | None, method: str) -> None:
+    """Refuse, before any heavy work, a run this machine cannot do (memory or time), naming the input."""
+    from ..costs import require_exact, require_sketches
+    from ..measure import EXPLICIT_MAX, compressible
+
+    if problem.M is not None:
+        require_sketches(problem)
+        nodes = int(problem.M)
+    elif compress is False or (compress is None and (problem.spectrum.d <= EXPLICIT_MAX
+                                                     or not compressible(problem.spectrum, problem.target))):
+        nodes = int(problem.spectrum.d)
+    else:
+        nodes = reduce_problem(problem, compress=compress, level=1)[0].size
+    used = "recursion" if method == "recursion" or (method == "auto" and not _spectral_is_cheaper(problem, nodes)) \
+        else "spectral"
+    require_exact(problem, nodes, used)
+
+
 def _terms_with_error(
     problem: Problem, method: str, compress: bool | None
 ) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str]]:
     """Terms per measure (sketch draw), their numerical error, the moment coefficients, method and notes."""
+    _require_resources(problem, compress, method)
     measures = reduce_problem(problem, compress=compress)
     all_terms, all_errors, mcs, notes = [], [], [], []
     used = method
