@@ -25,19 +25,20 @@ from scipy.linalg import lapack
 __all__ = ["eig_diag_minus_rank_one"]
 
 
-def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float,
-                                                                                                       float]]]:
-    """Zero the weights that deflate: negligible ones, and one of each pair of (nearly) equal poles (Givens).
+def _deflate(kap: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float, float]]]:
+    """Zero the weights that deflate: exact zeros, and one of each pair of poles equal to rounding *relative to
+    themselves* (Givens), as LAPACK's ``dlaed2`` does with an absolute tolerance. The slow modes need relative
+    accuracy, so poles that are merely tiny are not merged; small weights are left to :func:`_deflate_relative`.
 
     Returns the new weights, a mask of the deflated indices and the rotations applied ``(i, j, c, s)``.
     """
     z = z.copy()
-    deflated = np.abs(z) <= tol
-    z[deflated] = 0.0
+    deflated = z == 0.0
     rotations = []
     idx = np.nonzero(~deflated)[0]
+    tol = 8 * np.finfo(float).eps
     for a, b in itertools.pairwise(idx):
-        if kap[b] - kap[a] <= tol * max(1.0, abs(kap[b])) and z[a] != 0.0:
+        if kap[b] - kap[a] <= tol * abs(kap[b]) and z[a] != 0.0:
             r = np.hypot(z[a], z[b])
             c, s = z[b] / r, z[a] / r
             z[a], z[b] = 0.0, r
@@ -46,7 +47,8 @@ def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np
     return z, deflated, rotations
 
 
-def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray, threshold: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
     r"""Also deflate the components whose coupling is negligible *relative to their own pole*.
 
     Dropping :math:`z_i` moves the eigenvalue near :math:`\kappa_i` by at most :math:`z_i^2`, i.e. by
@@ -54,14 +56,14 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> t
     modes are raised to powers :math:`n\sim10^{28}`, so they need *relative* accuracy, which the absolute test
     (relative to :math:`\max\kappa`) does not give; and ``dlasd4`` fails to converge on a root that sits within
     rounding of its pole. So the smallest ratios :math:`z_i^2/\kappa_i` are deflated while their sum stays
-    below :math:`\epsilon_{\rm mach}/8`.
+    below ``threshold`` (:math:`\epsilon_{\rm mach}/8`, raised only if ``dlasd4`` fails).
     """
     live = np.nonzero(~deflated)[0]
     if not live.size or not np.all(kap[live] > 0):
         return z, deflated
     ratio = z[live] ** 2 / kap[live]
     order = np.argsort(ratio)
-    drop = live[order[np.cumsum(ratio[order]) <= np.finfo(float).eps / 8]]
+    drop = live[order[np.cumsum(ratio[order]) <= threshold]]
     if drop.size:
         z = z.copy()
         deflated = deflated.copy()
@@ -70,32 +72,18 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> t
     return z, deflated
 
 
-def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
+class _RootFailure(Exception):
+    """``dlasd4`` did not converge for a root."""
 
-    Parameters
-    ----------
-    kappa : ndarray
-        The diagonal, any order.
-    beta : float
-        The weight :math:`\beta\ge0` of the rank-one term.
-    h : ndarray
-        The rank-one vector.
 
-    Returns
-    -------
-    k, U : ndarray
-        ``K @ U = U * k``; ``k`` ascending.
-    """
-    kappa = np.asarray(kappa, dtype=np.float64)
-    h = np.asarray(h, dtype=np.float64)
-    n = kappa.size
-    order = np.argsort(kappa)
-    kap = kappa[order]
-    z0 = np.sqrt(max(beta, 0.0)) * h[order]
-    scale = max(float(np.max(np.abs(kap))), float(z0 @ z0), 1e-300)
-    z, deflated, rotations = _deflate(kap, z0, 8 * np.finfo(float).eps * scale)
-    z, deflated = _deflate_relative(kap, z, deflated)
+#: The largest relative deflation threshold tried when ``dlasd4`` fails (eigenvalue error at most this, relative).
+MAX_RELATIVE_DEFLATION = 1e-10
+
+
+def _solve(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and vectors of ``diag(kap) - z z^T`` (``kap`` ascending) in the sorted basis, deflated components
+    kept as unit vectors with their pole as eigenvalue."""
+    n = kap.size
     live = np.nonzero(~deflated)[0]
     k = np.empty(n)
     V = np.zeros((n, n))  # eigenvectors in the sorted (and rotated) basis, column j for eigenvalue k[j]
@@ -118,7 +106,7 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
         for j in range(m):
             delta, sigma, work, info = lapack.dlasd4(j, d, w, 1.0)
             if info != 0:
-                raise np.linalg.LinAlgError(f"dlasd4 failed for root {j} (info={info})")
+                raise _RootFailure(f"dlasd4 failed for root {j} (info={info})")
             diff[:, j] = delta * work
             sig2[j] = sigma * sigma
         kj = 1.0 / sig2
@@ -135,6 +123,45 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
         cols = np.arange(deflated.sum(), n)
         k[cols] = kj
         V[live[rev][:, None], cols[None, :]] = vec
+    return k, V
+
+
+def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
+
+    Parameters
+    ----------
+    kappa : ndarray
+        The diagonal, any order.
+    beta : float
+        The weight :math:`\beta\ge0` of the rank-one term.
+    h : ndarray
+        The rank-one vector.
+
+    Returns
+    -------
+    k, U : ndarray
+        ``K @ U = U * k``; ``k`` ascending.
+    """
+    kappa = np.asarray(kappa, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    order = np.argsort(kappa)
+    kap = kappa[order]
+    z0 = np.sqrt(max(beta, 0.0)) * h[order]
+    # dlasd4 can fail on a root within rounding of its pole; deflating a little more (relative to each pole) is then
+    # harmless for the rates that matter, and the threshold grows only as far as needed
+    threshold = np.finfo(float).eps / 8
+    while True:
+        z, deflated = _deflate_relative(kap, z0, z0 == 0.0, threshold)
+        z, deflated_pairs, rotations = _deflate(kap, z)
+        deflated |= deflated_pairs
+        try:
+            k, V = _solve(kap, z, deflated)
+            break
+        except _RootFailure as exc:
+            if threshold >= MAX_RELATIVE_DEFLATION:
+                raise np.linalg.LinAlgError(str(exc)) from None
+            threshold *= 64.0
     # undo the rotations (in reverse) and the sort
     for a, b, cth, sth in reversed(rotations):
         va, vb = V[a].copy(), V[b].copy()
