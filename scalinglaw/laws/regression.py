@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import abstractmethod
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -184,6 +185,17 @@ class _RegressionLaw(Law):
         elif np.any(~(values["b"] > 1)):
             raise ParameterError("b", float(np.min(values["b"])), "be > 1 (infinite-dimensional sketched model)")
 
+    def step_limit(self, **values: Any) -> np.ndarray:
+        """The largest step size the law admits at these inputs (it refuses ``gamma >=`` this)."""
+        vals = {v.name: v.check(values[v.name]) if v.name in values else
+                (None if v.default is None else np.asarray(v.default, dtype=float)) for v in self.variables}
+        vals = self._canonical({k: v for k, v in vals.items() if v is not None})
+        return self._step_limit(vals)
+
+    @abstractmethod
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """The step limit at validated, canonical inputs."""
+
     def _canonical(self, values: dict[str, Any]) -> dict[str, Any]:
         vals = dict(values)
         if vals.get("b") is None and "a" in vals:
@@ -255,15 +267,13 @@ class SGDLaw(_RegressionLaw):
             "variance": 4 * self.constant_symbol("c_variance") * var,
         }
 
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return 1.0 / (self.constants["alpha"] * power_head(values["a"], values["d"]))
+
     def _validate(self, values: dict[str, np.ndarray]) -> None:
         self._check_summable(values)
-        tr = power_head(values["a"], values["d"])
-        limit = 1.0 / (self.constants["alpha"] * tr)
-        bad = ~(values["gamma"] < limit)
-        if np.any(bad):
-            raise ParameterError("gamma", float(np.broadcast_to(values["gamma"], bad.shape)[bad].ravel()[0]),
-                                 f"be < 1/(alpha tr H) = {float(np.min(limit)):.6g} (the condition of Zou et "
-                                 "al.'s bound)")
+        _refuse_unstable(values["gamma"], self._step_limit(values), "1/(alpha tr H)",
+                         "the condition of Zou et al.'s bound")
 
 
 # ---------------------------------------------------------------------------------------------------- sgd-quantized
@@ -479,12 +489,15 @@ class QuantizedSGDLaw(_RegressionLaw):
         self._check_summable(values)
         if self._data() == "additive" and np.any(np.isinf(values["d"]) & (values["eps_d"] > 0)):
             raise ParameterError("d", math.inf, "be finite with additive data quantization (tr H^(q) = d eps_d)")
+        _refuse_unstable(values["gamma"], self._step_limit(values),
+                         "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",
+                         "the condition of the bound and mean-square stability, which binds for large batches")
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
         tr, top = quantized_trace(power_head(values["a"], values["d"]), values["d"], self._data(),
                                   values.get("eps_d", 0.0))
         B = values["B"]
-        limit = np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
-        _refuse_unstable(values["gamma"], limit, "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",
-                         "the condition of the bound and mean-square stability, which binds for large batches")
+        return np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
 
 
 # ---------------------------------------------------------------------------------------------------- sketched
@@ -549,6 +562,9 @@ class SketchedLaw(_RegressionLaw):
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
         _refuse_unstable_sketched(values, None)
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return sketched_step_limit(values, None)
 
 
 class QuantizedSketchedLaw(_RegressionLaw):
@@ -653,3 +669,6 @@ class QuantizedSketchedLaw(_RegressionLaw):
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
         _refuse_unstable_sketched(values, self.options["data"])
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return sketched_step_limit(values, self.options["data"])
