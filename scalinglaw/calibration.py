@@ -165,22 +165,44 @@ def _terms_matrix(law: str, closed: list[dict[str, float]]) -> tuple[list[str], 
     return names, np.array([[c.get(t, 0.0) for t in names] for c in closed])
 
 
+def _region_weights(records: Sequence[Record]) -> np.ndarray:
+    """Weight of each problem: the sum over its regions of 1/(problems in the region), so that every region of
+    the table counts alike in the fit, however few problems it holds."""
+    labels = [regions(r) for r in records]
+    counts: dict[str, int] = {}
+    for ls in labels:
+        for name in ls:
+            counts[name] = counts.get(name, 0) + 1
+    return np.array([sum(1.0 / counts[n] for n in ls) for ls in labels])
+
+
 def fit_constants(law: str, records: Sequence[Record], closed: Sequence[dict[str, float]],
-                  margin: float = MARGIN) -> dict[str, float]:
-    """Constants of ``law`` by the linear programme of the module docstring (``scipy.optimize.linprog``)."""
+                  margin: float = MARGIN, iterations: int = 6) -> dict[str, float]:
+    r"""Constants of ``law``: the bound on every calibration problem with margin ``margin`` at the smallest
+    (region-weighted) geometric mean of closed/exact.
+
+    The geometric mean is reached by iteratively reweighted linear programmes (``scipy.optimize.linprog``):
+    :math:`\log r\le\log r_0+r/r_0-1`, so each step minimises :math:`\sum_pw_pr_p(c)/r_p(c_{\rm prev})` under
+    the linear constraints :math:`r_p(c)\ge1+m`.
+    """
     from scipy.optimize import linprog
 
     names, C = _terms_matrix(law, list(closed))
     E = np.array([r.exact_total for r in records])
     keep = E > 0
+    weights = _region_weights([r for r, k in zip(records, keep, strict=True) if k])
     C, E = C[keep], E[keep]
     scale = C / E[:, None]  # per-problem ratios at c = 1
     lower = [1.0 if t in SIGNAL_TERMS else 0.0 for t in names]
-    res = linprog(c=scale.mean(0), A_ub=-scale, b_ub=-(1.0 + margin) * np.ones(len(E)),
-                  bounds=list(zip(lower, [None] * len(names), strict=True)), method="highs")
-    if not res.success:
-        raise RuntimeError(f"{law}: no constants make the law a bound on the calibration design ({res.message})")
-    consts = {f"c_{t}": float(v) for t, v in zip(names, res.x, strict=True)}
+    c = np.maximum(np.ones(len(names)), lower)
+    for _ in range(iterations):
+        previous = np.maximum(scale @ c, 1e-300)
+        res = linprog(c=(weights / previous) @ scale, A_ub=-scale, b_ub=-(1.0 + margin) * np.ones(len(E)),
+                      bounds=list(zip(lower, [None] * len(names), strict=True)), method="highs")
+        if not res.success:
+            raise RuntimeError(f"{law}: no constants make the law a bound on the calibration design ({res.message})")
+        c = res.x
+    consts = {f"c_{t}": float(v) for t, v in zip(names, c, strict=True)}
     unit = law_class(law).unit_constants()
     if "alpha" in unit:
         consts["alpha"] = unit["alpha"]

@@ -63,10 +63,9 @@ def _schemes(problem: Problem) -> tuple[dict[str, str | None], dict[str, float],
     return schemes, eps, notes
 
 
-def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law, dict[str, Any], list[str]]:
-    """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
-    from .laws.registry import get_law
-
+def power_law_exponents(problem: Problem) -> tuple[float, float]:
+    """``(a, b)`` of a problem the closed forms cover: :math:`\lambda_i=i^{-a}` and :math:`\lambda_i\mathbb Ew_i^{*2}
+    =i^{-b}`; refuses other spectra and targets."""
     spec = problem.spectrum
     if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
         raise UnsupportedConfigurationError(
@@ -75,11 +74,18 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
         )
     target = problem.target
     if isinstance(target, Ones):
-        b = spec.a
-    elif isinstance(target, SourcePrior):
-        b = spec.a if target.b is None else target.b
-    else:
-        raise UnsupportedConfigurationError("closed forms need the ones or prior target; use --method exact")
+        return spec.a, spec.a
+    if isinstance(target, SourcePrior):
+        return spec.a, (spec.a if target.b is None else target.b)
+    raise UnsupportedConfigurationError("closed forms need the ones or prior target; use --method exact")
+
+
+def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law, dict[str, Any], list[str]]:
+    """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
+    from .laws.registry import get_law
+
+    spec = problem.spectrum
+    _, b = power_law_exponents(problem)
     schemes, eps, notes = _schemes(problem)
     quantized = any(schemes.values())
     common = {"N": problem.N, "gamma": problem.gamma, "sigma2": problem.sigma2, "a": spec.a, "b": b}
@@ -90,13 +96,10 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
                 "(--schedule geometric --average last); use --method exact"
             )
         inputs = {**common, "d": spec.d}
-        if problem.average == "tail":
-            notes.append("tail averaging: Zou et al.'s bound for the uniform average (an upper bound: tail "
-                         "averaging removes more of the bias)")
         if not quantized and problem.B == 1:
-            return get_law("sgd" + (f":{constants}" if constants else "")), inputs, notes
+            return get_law("sgd" + (f":{constants}" if constants else ""), average=problem.average), inputs, notes
         law = get_law("sgd-quantized" + (f":{constants}" if constants else ""), test_inputs=problem.test_inputs,
-                      **schemes)
+                      average=problem.average, **schemes)
         return law, {**inputs, "B": problem.B, **eps}, notes
     if problem.schedule == "geometric" and problem.average == "last":
         M = problem.M if problem.M is not None else spec.d
