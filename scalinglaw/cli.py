@@ -186,7 +186,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(_describe_problem(problem))
     print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
     print(_table([("effective model size", result.effective_model_size),
-                  ("effective data size", result.effective_data_size)]))
+                  ("effective data size", result.effective_data_size),
+                  ("effective data size of the bound (N tr H / tr H^(q))", result.effective_data_size_bound)]))
     if exact is not None:
         print(_table([("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"]),
                       ("effective model size (exact)", exact["effective_model_size"]["exact"]),

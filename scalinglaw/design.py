@@ -122,11 +122,11 @@ def _point(law: str, u: np.ndarray, domain: Domain, index: int) -> DesignPoint:
         kw["d"] = "inf"
     else:
         v = (u[3] - domain.inf_fraction) / (1.0 - domain.inf_fraction)
-        kw["d"] = int(round(_log(v, *domain.d)))
+        kw["d"] = round(_log(v, *domain.d))
     if u[1] < domain.prior_fraction:
         b = a + domain.b_offset[0] + u[2] * (domain.b_offset[1] - domain.b_offset[0])
         kw.update(target="prior", b=float(round(max(b, 1.05), 4)))
-    B = 1 if law == "sgd" else int(round(_log(u[5], *domain.batch)))
+    B = 1 if law == "sgd" else round(_log(u[5], *domain.batch))
     kw["B"] = B
     s2 = 0.0 if u[8] < domain.sigma2_zero_fraction else _log(
         (u[8] - domain.sigma2_zero_fraction) / (1.0 - domain.sigma2_zero_fraction), *domain.sigma2)
@@ -134,17 +134,17 @@ def _point(law: str, u: np.ndarray, domain: Domain, index: int) -> DesignPoint:
     if sketched:
         kw.update(schedule="geometric", average="last")
         n = _log(u[4], *domain.n_geometric)
-        kw["N"] = max(B * 2, int(round(n / B)) * B)
+        kw["N"] = max(B * 2, round(n / B) * B)
         if u[9] >= domain.plain_fraction and (d_inf or kw["d"] > 2):
             top = domain.M[1] if d_inf else min(domain.M[1], kw["d"] - 1)
             v = (u[9] - domain.plain_fraction) / (1.0 - domain.plain_fraction)
-            kw["M"] = int(round(_log(v, domain.M[0], max(domain.M[0], top))))
+            kw["M"] = round(_log(v, domain.M[0], max(domain.M[0], top)))
             kw.update(sketch_draws=domain.sketch_draws, sketch_seed=index)
         elif d_inf:
             raise ParameterError("plain_fraction", domain.plain_fraction, "be 0 when d = inf is drawn")
     else:
         kw.update(schedule="constant", average=_pick(u[7], ("uniform", "tail")))
-        kw["N"] = int(round(_log(u[4], *domain.steps_constant))) * B
+        kw["N"] = round(_log(u[4], *domain.steps_constant)) * B
     if quantized:
         kw["test_inputs"] = _pick(u[10], ("clean", "quantized"))
         count = 1 + min(int(u[11] * domain.max_targets), domain.max_targets - 1)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
+from .effective import effective_data_size, effective_data_size_bound
 from .errors import UnsupportedConfigurationError
 from .laws.base import Law
 from .problem import QUANTIZER_TARGETS, Problem
@@ -34,8 +35,12 @@ __all__ = [
     "ClosedResult",
     "EffectiveSizes",
     "closed_form_risk",
+    "effective_data_size",
+    "effective_data_size_bound",
     "effective_sizes",
+    "exact_effective_data_size",
     "law_for_problem",
+    "power_law_exponents",
 ]
 
 _EPS = {"data": "eps_d", "labels": "eps_l", "params": "eps_p", "acts": "eps_a", "grads": "eps_o"}
@@ -64,7 +69,7 @@ def _schemes(problem: Problem) -> tuple[dict[str, str | None], dict[str, float],
 
 
 def power_law_exponents(problem: Problem) -> tuple[float, float]:
-    """``(a, b)`` of a problem the closed forms cover: :math:`\lambda_i=i^{-a}` and :math:`\lambda_i\mathbb Ew_i^{*2}
+    r"""``(a, b)`` of a problem the closed forms cover: :math:`\lambda_i=i^{-a}` and :math:`\lambda_i\mathbb Ew_i^{*2}
     =i^{-b}`; refuses other spectra and targets."""
     spec = problem.spectrum
     if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
@@ -134,6 +139,7 @@ class ClosedResult:
     provenance: str
     notes: tuple[str, ...] = ()
     exact: dict[str, Any] | None = field(default=None)
+    effective_data_size_bound: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float | None) -> float | None:
@@ -145,6 +151,7 @@ class ClosedResult:
             "terms": dict(self.terms),
             "effective_model_size": num(self.effective_model_size),
             "effective_data_size": num(self.effective_data_size),
+            "effective_data_size_bound": num(self.effective_data_size_bound),
             "law": self.law,
             "constants": self.constants,
             "provenance": self.provenance,
@@ -167,7 +174,7 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
     """
     law, inputs, notes = law_for_problem(problem, constants)
     terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
-    sizes = _closed_sizes(problem, law, inputs)
+    sizes = _closed_sizes(problem)
     excess = float(sum(terms.values()))
     return ClosedResult(
         excess_risk=excess,
@@ -175,6 +182,7 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
         terms=terms,
         effective_model_size=sizes[0],
         effective_data_size=sizes[1],
+        effective_data_size_bound=sizes[2],
         law=law.name,
         constants=law.constants.name,
         provenance=law.provenance,
@@ -183,9 +191,11 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
 
 
 # ---------------------------------------------------------------------------------------------- effective sizes
-def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[float, float]:
-    """SPEC §5.4-5.5 closed forms: M_eff (integral form) and the data-size reduction factor times N."""
-    from .laws.special import hyp2f1, power_head
+def _closed_sizes(problem: Problem) -> tuple[float, float, float]:
+    """SPEC §5.5 closed forms: M_eff (integral form), the operational N_eff (:func:`scalinglaw.effective.
+    effective_data_size`; NaN where its model does not apply) and the bound's N tr H / tr H^(q)."""
+    from .effective import effective_data_size, effective_data_size_bound
+    from .laws.special import hyp2f1
 
     schemes, eps, _ = _schemes(problem)
     a = problem.spectrum.a
@@ -195,13 +205,11 @@ def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[f
         m_eff = float(size * hyp2f1(1.0, 1.0 / a, 1.0 + 1.0 / a, -ed * size**a))
     else:
         m_eff = size
-    factor = 1.0
-    if schemes["data"] == "additive":
-        factor *= 1.0 + size * ed / float(power_head(a, problem.spectrum.d))
-    for t in ("acts", "grads", "params"):
-        if schemes[t] == "multiplicative":
-            factor *= 1.0 + eps[_EPS[t]]
-    return m_eff, problem.N / factor
+    try:
+        n_op, _ = effective_data_size(problem)
+    except UnsupportedConfigurationError:
+        n_op = None
+    return m_eff, (math.nan if n_op is None else n_op), effective_data_size_bound(problem)
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,7 @@ class EffectiveSizes:
     data_exact: float | None
     additive_error_exact: float
     notes: tuple[str, ...] = ()
+    data_bound: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float | None) -> float | None:
@@ -222,6 +231,7 @@ class EffectiveSizes:
         return {
             "effective_model_size": {"closed": num(self.model_closed), "exact": num(self.model_exact)},
             "effective_data_size": {"closed": num(self.data_closed), "exact": num(self.data_exact)},
+            "effective_data_size_bound": num(self.data_bound),
             "additive_error_exact": self.additive_error_exact,
             "notes": list(self.notes),
         }
@@ -274,43 +284,16 @@ def exact_effective_data_size(
     (float or None, str)
         :math:`N'` (``None`` if unbounded) and a note explaining any boundary case.
     """
+    from .effective import solve_effective_size
+
     rtol = _checks.positive("rtol", rtol)
     target = _estimation_error(problem)
     if reference is None:
         reference = problem
     fp = replace(reference, data=None, labels=None, params=None, acts=None, grads=None)
-    B = fp.B
-    if target <= 0:
-        return None, "the quantized run has no estimation error left (R(N) = R(inf)); N_eff is unbounded"
-
-    def err(n_steps: int) -> float:
-        return _estimation_error(replace(fp, N=n_steps * B))
-
-    lo = max(1, math.ceil(2 / B)) if fp.schedule == "geometric" else 1
-    hi = max(lo + 1, problem.N // B)
-    e_lo = err(lo)
-    if e_lo < target:
-        return float(lo * B), "the quantized estimation error exceeds the full-precision one at the smallest size"
-    e_hi = err(hi)
-    while e_hi > target:
-        lo, e_lo = hi, e_hi
-        hi *= 4
-        if hi > 1e15 / B:
-            return None, "full precision needs more than 1e15 samples to match"
-        e_hi = err(hi)
-    while hi - lo > max(1, rtol * lo):
-        mid = round(math.sqrt(lo * hi))
-        mid = min(max(mid, lo + 1), hi - 1)
-        e_mid = err(mid)
-        if e_mid > target:
-            lo, e_lo = mid, e_mid
-        else:
-            hi, e_hi = mid, e_mid
-    # log-linear interpolation between the bracketing sample sizes
-    if e_lo == e_hi:
-        return float(lo * B), ""
-    t = (math.log(e_lo) - math.log(target)) / (math.log(e_lo) - math.log(e_hi))
-    return float(B * math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo)))), ""
+    lo = max(1, math.ceil(2 / fp.B)) if fp.schedule == "geometric" else 1
+    return solve_effective_size(lambda k: _estimation_error(replace(fp, N=k * fp.B)), target, fp.B,
+                                problem.N // fp.B, lo, rtol)
 
 
 def effective_sizes(problem: Problem) -> EffectiveSizes:
@@ -319,10 +302,9 @@ def effective_sizes(problem: Problem) -> EffectiveSizes:
 
     notes: list[str] = []
     try:
-        law, inputs, _ = law_for_problem(problem)
-        m_closed, n_closed = _closed_sizes(problem, law, inputs)
+        m_closed, n_closed, n_bound = _closed_sizes(problem)
     except UnsupportedConfigurationError as exc:
-        m_closed, n_closed = math.nan, math.nan
+        m_closed, n_closed, n_bound = math.nan, math.nan, math.nan
         notes.append(f"no closed form: {exc}")
     n_exact, note = exact_effective_data_size(problem)
     if note:
@@ -336,4 +318,5 @@ def effective_sizes(problem: Problem) -> EffectiveSizes:
         data_exact=n_exact,
         additive_error_exact=add_err,
         notes=tuple(notes),
+        data_bound=n_bound,
     )

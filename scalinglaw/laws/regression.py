@@ -245,7 +245,8 @@ class _QuantizedSpectrum:
     def learned_weight(self, clean: bool) -> sp.Expr:
         r""":math:`\sum_{i\le k^*}\mu_i/\tilde\mu_i` on clean test inputs (a learned direction's variance
         :math:`\propto1/\tilde\mu_i`, weighed by :math:`\mu_i`), :math:`k^*` on quantized ones. Additive:
-        :math:`\int_0^{k^*}dx/(1+\epsilon_dx^a)=k^*{}_2F_1(1,\tfrac1a;1+\tfrac1a;-\epsilon_dk^{*a})\ge\sum_{i\le k^*}s_i`
+        :math:`\int_0^{k^*}dx/(1+\epsilon_dx^a)=k^*{}_2F_1(1,\tfrac1a;1+\tfrac1a;-\epsilon_dk^{*a})`
+        :math:`\ge\sum_{i\le k^*}s_i`
         [derived]."""
         if not clean or self.data is None:
             return k_star
@@ -353,7 +354,8 @@ class SGDLaw(_RegressionLaw):
 
     Zou's constants are :math:`c_{\rm bias}=c_{\rm var}=4`: their 2, doubled for their ½ in the risk. Option
     ``average="tail"`` (the average of :math:`w_{\lfloor T/2\rfloor}..w_{T-1}`) doubles the variance [derived,
-    :func:`_tail_average_factor`]; the uniform average's bias bounds the tail average's. Power-law sums: :math:`\sum_{i\le k}i^{2a-b}`,
+    :func:`_tail_average_factor`]; the uniform average's bias bounds the tail average's. Power-law sums:
+    :math:`\sum_{i\le k}i^{2a-b}`,
     :math:`\sum_{i>k}i^{-b}`, :math:`\sum_{i\le k}i^{a-b}`, :math:`\sum_{i>k}i^{-2a}` (Hurwitz zeta). Constant sets:
     ``paper`` (Zou's constants, :math:`\alpha=3` for Gaussian data) and ``calibrated``.
     """
