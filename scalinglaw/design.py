@@ -26,6 +26,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from .errors import ParameterError
+from .laws.regression import SKETCH_RATIO
 from .problem import QUANTIZER_TARGETS, Problem, make_problem
 
 __all__ = ["DESIGN_LAWS", "FINITE_DOMAIN", "DesignPoint", "Domain", "design", "problem_of", "step_size"]
@@ -53,9 +54,9 @@ class Domain:
     sigma2 : label noise (log); ``sigma2_zero_fraction`` of the problems have :math:`\\sigma^2=0`.
     eps : quantization :math:`\\epsilon` (log).
     max_targets : at most this many quantized targets per problem (at least one for the quantized laws).
-    M : sketch size (log, integer, at most d); ``plain_fraction`` of the sketched problems are plain regression
-        under geometric decay (the law's :math:`M=d`).
-    sketch_draws : sketches averaged per problem.
+    M : sketch size (log, integer, at most d/4, the sketched laws' domain); ``plain_fraction`` of the sketched
+        problems are plain regression under geometric decay (the law's :math:`M=d`).
+    sketch_draws : sketches averaged per problem (at least ``32/M``).
     """
 
     a: tuple[float, float] = (1.2, 3.0)
@@ -135,11 +136,13 @@ def _point(law: str, u: np.ndarray, domain: Domain, index: int) -> DesignPoint:
         kw.update(schedule="geometric", average="last")
         n = _log(u[4], *domain.n_geometric)
         kw["N"] = max(B * 2, round(n / B) * B)
-        if u[9] >= domain.plain_fraction and (d_inf or kw["d"] > 2):
-            top = domain.M[1] if d_inf else min(domain.M[1], kw["d"] - 1)
+        top = domain.M[1] if d_inf else min(domain.M[1], kw["d"] // SKETCH_RATIO)
+        if u[9] >= domain.plain_fraction and top >= domain.M[0]:
             v = (u[9] - domain.plain_fraction) / (1.0 - domain.plain_fraction)
-            kw["M"] = round(_log(v, domain.M[0], max(domain.M[0], top)))
-            kw.update(sketch_draws=domain.sketch_draws, sketch_seed=index)
+            M = round(_log(v, domain.M[0], top))
+            kw["M"] = M
+            # small sketches fluctuate most: more draws for them
+            kw.update(sketch_draws=max(domain.sketch_draws, math.ceil(32 / M)), sketch_seed=index)
         elif d_inf:
             raise ParameterError("plain_fraction", domain.plain_fraction, "be 0 when d = inf is drawn")
     else:

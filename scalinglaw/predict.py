@@ -108,6 +108,11 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
         return law, {**inputs, "B": problem.B, **eps}, notes
     if problem.schedule == "geometric" and problem.average == "last":
         M = problem.M if problem.M is not None else spec.d
+        if problem.M is not None and problem.M == spec.d:
+            raise UnsupportedConfigurationError(
+                f"a sketch of size M = d = {problem.M} is not plain regression (its eigenvalues reach far below "
+                "the power law): the closed forms cover sketches with M <= d/4 and plain regression (no --M); "
+                "use --method exact")
         if math.isinf(M):
             raise UnsupportedConfigurationError(
                 "plain regression with d = inf under geometric decay needs a sketch size --M for the closed form")

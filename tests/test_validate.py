@@ -24,7 +24,6 @@ from scalinglaw.validate.stats import (
 )
 
 
-
 def _command(out: Path) -> list[str]:
     """``scalinglaw validate --all --quick`` through the main CLI, in a subprocess."""
     args = ["--all", "--quick", "--workers", "2", "--out", str(out), "--no-progress"]

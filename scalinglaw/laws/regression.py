@@ -164,6 +164,22 @@ def sketch_approximation_form(dim: sp.Expr) -> sp.Expr:
     return SketchApproximation(a, b, dim, d)
 
 
+def _bias_power(average: str) -> int:
+    r"""Power of the learned directions' bias, :math:`\lambda_iw_i^{*2}(\gamma\lambda_iN/B)^{-p}` [derived]: 2 for the
+    uniform average (Zou et al.), 4 for the tail average, whose window starts after :math:`s=\lfloor T/2\rfloor`
+    steps that leave :math:`(1-\gamma\lambda_i)^{2s}\le e^{-\gamma\lambda_iT}\le(2/(e\gamma\lambda_iT))^2` of the
+    error (the constant goes into :math:`c_{\rm bias}`)."""
+    return 4 if average == "tail" else 2
+
+
+def _decay_horizon() -> sp.Expr:
+    r""":math:`x=4\gamma N_{\rm eff}/B`, the learning horizon of the geometric schedule's last iterate [derived]: the
+    steps sum to :math:`\sum_t\gamma_t\approx2\gamma N_{\rm eff}/B` (halved every :math:`N_{\rm eff}/B` steps), and a
+    direction's squared error decays like :math:`e^{-2\lambda_i\sum_t\gamma_t}=e^{-x\lambda_i}`, so
+    :math:`k^*=\lfloor x^{1/a}\rfloor` are the directions with :math:`x\lambda_i\ge1`."""
+    return 4 * N_eff * gamma / B
+
+
 #: Power p of the learned part of the last iterate's bias, sum_{i<=k*} lambda_i w_i^2 (lambda_i x)^-p [derived]:
 #: geometric decay leaves exp(-c x lambda_i) of a learned direction, and e^{-y} <= (p/(e y))^p for every p; p = 4
 #: keeps the sum dominated by i ~ k* for every b < 4a + 1 (p = 2, the averaged iterate's rate, lets the top
@@ -253,6 +269,21 @@ class _QuantizedSpectrum:
         if self.data == "multiplicative":
             return k_star / (1 + eps_d)
         return k_star * Hyp2F1(1, 1 / a, 1 + 1 / a, -eps_d * k_star**a)
+
+
+#: a sketch of size M on a finite d must have M <= d / SKETCH_RATIO (or be no sketch, M = d)
+SKETCH_RATIO = 4
+
+
+def _refuse_large_sketch(values: dict[str, np.ndarray]) -> None:
+    """Finite d: a Gaussian sketch with d/4 < M < d has eigenvalues far below the power law (the hard edge of a
+    nearly square random projection), which the closed forms do not model; M = d is plain regression."""
+    M, dim = np.broadcast_arrays(values["M"], values["d"])
+    bad = np.isfinite(dim) & (M * SKETCH_RATIO > dim) & (M < dim)
+    if np.any(bad):
+        raise ParameterError("M", float(M[bad].ravel()[0]), f"be <= d/{SKETCH_RATIO} or = d (no sketch), with d = "
+                             f"{float(dim[bad].ravel()[0]):g}: a sketch close to d has eigenvalues the closed form "
+                             "does not model")
 
 
 def _refuse_unstable_sketched(values: dict[str, np.ndarray], data: str | None) -> None:
@@ -393,7 +424,8 @@ class SGDLaw(_RegressionLaw):
     def _terms(self) -> dict[str, sp.Expr]:
         alpha = self.constant_symbol("alpha")
         denom = 1 - gamma * alpha * tr_H
-        bias = PowerHead(b - 2 * a, k_star) / (gamma**2 * N**2) + PowerTail(b, k_star, d)
+        p = _bias_power(self.options["average"])
+        bias = PowerHead(b - p * a, k_star) / (gamma * N) ** p + PowerTail(b, k_star, d)
         head = PowerHead(b - a, k_star) + N * gamma * PowerTail(b, k_star, d)
         var = (2 * alpha * head / (N * gamma * denom) + sigma2 / denom) * (
             k_star / N + N * gamma**2 * PowerTail(2 * a, k_star, d)
@@ -528,7 +560,8 @@ class QuantizedSGDLaw(_RegressionLaw):
         mult = (eps_p if o["params"] == "multiplicative" else 0) + (eps_a if o["acts"] == "multiplicative" else 0)
         if o["params"] == "multiplicative" and o["acts"] == "multiplicative":
             mult += eps_a * eps_p
-        s2 += mult * self._wq_norm_q()
+        # one relative factor shared by the batch: this noise does not shrink with B (SPEC §2, §4) [derived]
+        s2 += B * mult * self._wq_norm_q()
         if o["grads"] == "multiplicative":
             s2 *= 1 + eps_o
         return s2
@@ -541,8 +574,13 @@ class QuantizedSGDLaw(_RegressionLaw):
         approx = q.price(self.options["test_inputs"] == "clean")
         # Zou's bias and variance of the quantized problem (w_q, H^(q), T = N/B steps)
         T = N / B
-        bias = q.head(3) / (gamma * T) ** 2 + q.tail_signal()
-        denom = 1 - gamma * alpha * tr_Hq / B
+        p = _bias_power(self.options["average"])
+        bias = q.head(p + 1) / (gamma * T) ** p + q.tail_signal()
+        # Zou's 1 - gamma alpha tr H^(q)/B, and the mean-square margin 1 - gamma/gamma_ms, which binds for large
+        # batches (the noise amplification of the exact recursion is at most 1/(1 - gamma/gamma_ms)) [derived]
+        top = 1 + eps_d if self._data() else sp.Integer(1)
+        gamma_ms = 2 / (top * (1 + 1 / B) + tr_Hq / B)
+        denom = sp.Min(1 - gamma * alpha * tr_Hq / B, 1 - gamma / gamma_ms)
         head = q.head(2) + T * gamma * q.tail_signal()
         avg = _tail_average_factor(self.options["average"])
         variance = avg * (2 * alpha / B * head / (T * gamma * denom) + sigma2_eff / (B * denom)) * (
@@ -626,12 +664,12 @@ class SketchedLaw(_RegressionLaw):
         super().__init__(constants)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
-        return {N_eff: effective_samples(N), k_star: _learned(sp.Min(M, (N_eff * gamma / B) ** (1 / a)))}
+        return {N_eff: effective_samples(N), k_star: _learned(sp.Min(M, _decay_horizon() ** (1 / a)))}
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol
         approx = sketch_approximation_form(M)
-        horizon = N_eff * gamma / B
+        horizon = _decay_horizon()
         bias = PowerHead(b - _BIAS_POWER * a, k_star) / horizon**_BIAS_POWER + PowerTail(b, k_star, M)
         count = k_star + horizon**2 * PowerTail(2 * a, k_star, M)
         return {
@@ -644,6 +682,7 @@ class SketchedLaw(_RegressionLaw):
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
+        _refuse_large_sketch(values)
         _refuse_unstable_sketched(values, None)
 
     def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -702,7 +741,7 @@ class QuantizedSketchedLaw(_RegressionLaw):
         defs: dict[sp.Symbol, sp.Expr] = {N_eff: effective_samples(N)}
         if self.options["data"] == "additive":
             defs[k_eps] = sp.Min(M, eps_d ** (-1 / a))
-        defs[k_star] = _learned(self._spectrum().cutoff(N_eff * gamma / B))
+        defs[k_star] = _learned(self._spectrum().cutoff(_decay_horizon()))
         return defs
 
     def _terms(self) -> dict[str, sp.Expr]:
@@ -723,13 +762,13 @@ class QuantizedSketchedLaw(_RegressionLaw):
             PowerHead(a, d) + (M * eps_d if data else 0)
         if o["params"] == "additive":
             s2 += alpha * eps_p * trq
-        s2 += sum((e for t, e in (("params", eps_p), ("acts", eps_a)) if o[t] == "multiplicative"),
-                  sp.Integer(0)) * signal
+        s2 += B * sum((e for t, e in (("params", eps_p), ("acts", eps_a)) if o[t] == "multiplicative"),
+                      sp.Integer(0)) * signal  # shared by the batch: does not shrink with B
         if o["labels"] == "multiplicative":
             s2 += eps_l * (PowerHead(b, d) + sigma2)
         if o["grads"] == "multiplicative":
             s2 *= 1 + eps_o
-        horizon = N_eff * gamma / B
+        horizon = _decay_horizon()
         bias = q.head(_BIAS_POWER + 1) / horizon**_BIAS_POWER + q.tail_signal()
         count = q.learned_weight(clean) + horizon**2 * q.tail(2)
         return {
@@ -743,6 +782,7 @@ class QuantizedSketchedLaw(_RegressionLaw):
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
+        _refuse_large_sketch(values)
         _refuse_unstable_sketched(values, self.options["data"])
 
     def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
