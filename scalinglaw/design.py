@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from .errors import ParameterError
-from .laws.regression import SKETCH_RATIO
+from .laws.regression import SKETCH_MIN, SKETCH_RATIO
 from .problem import QUANTIZER_TARGETS, Problem, make_problem
 
 __all__ = ["DESIGN_LAWS", "FINITE_DOMAIN", "DesignPoint", "Domain", "design", "problem_of", "step_size"]
@@ -54,7 +54,8 @@ class Domain:
     sigma2 : label noise (log); ``sigma2_zero_fraction`` of the problems have :math:`\\sigma^2=0`.
     eps : quantization :math:`\\epsilon` (log).
     max_targets : at most this many quantized targets per problem (at least one for the quantized laws).
-    M : sketch size (log, integer, at most d/4, the sketched laws' domain); ``plain_fraction`` of the sketched
+    M : sketch size (log, integer, at most d/4; points below 8 are dropped: the sketched laws' domain is
+        ``8 <= M <= d/4`` or no sketch); ``plain_fraction`` of the sketched
         problems are plain regression under geometric decay (the law's :math:`M=d`).
     sketch_draws : sketches averaged per problem (at least ``32/M``).
     """
@@ -166,7 +167,8 @@ def design(law: str, which: str, size: int, domain: Domain = FINITE_DOMAIN) -> l
     """The ``which`` (``"calibration"`` or ``"test"``) design of ``law``: ``size`` points (a power of 2).
 
     Scrambled Sobol points (seeded per law and design, so the two designs are independent) mapped to the
-    domain; deterministic.
+    domain; deterministic. Sketches drawn below the sketched laws' smallest size (``SKETCH_MIN``), which the laws
+    refuse, are dropped, so a sketched design holds fewer than ``size`` points.
     """
     if law not in DESIGN_LAWS:
         raise ParameterError("law", law, "be one of " + ", ".join(DESIGN_LAWS))
@@ -176,7 +178,8 @@ def design(law: str, which: str, size: int, domain: Domain = FINITE_DOMAIN) -> l
         raise ParameterError("size", size, "be a power of 2 (Sobol balance)")
     sampler = qmc.Sobol(d=_DIMS, scramble=True, seed=SEEDS[which] + DESIGN_LAWS.index(law))
     units = sampler.random(size)
-    return [_point(law, u, domain, i) for i, u in enumerate(units)]
+    points = [_point(law, u, domain, i) for i, u in enumerate(units)]
+    return [p for p in points if p.kwargs.get("M", SKETCH_MIN) >= SKETCH_MIN]
 
 
 def problem_of(point: DesignPoint, gamma: float) -> Problem:

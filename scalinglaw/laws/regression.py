@@ -173,11 +173,12 @@ def _bias_power(average: str) -> int:
 
 
 def _decay_horizon() -> sp.Expr:
-    r""":math:`x=4\gamma N_{\rm eff}/B`, the learning horizon of the geometric schedule's last iterate [derived]: the
-    steps sum to :math:`\sum_t\gamma_t\approx2\gamma N_{\rm eff}/B` (halved every :math:`N_{\rm eff}/B` steps), and a
-    direction's squared error decays like :math:`e^{-2\lambda_i\sum_t\gamma_t}=e^{-x\lambda_i}`, so
-    :math:`k^*=\lfloor x^{1/a}\rfloor` are the directions with :math:`x\lambda_i\ge1`."""
-    return 4 * N_eff * gamma / B
+    r""":math:`x=e\gamma N_{\rm eff}/B`, the learning horizon of the geometric schedule's last iterate [derived]: the
+    steps sum to :math:`\sum_t\gamma_t\approx2\gamma N_{\rm eff}/B` (halved every :math:`N_{\rm eff}/B` steps), so a
+    direction keeps :math:`e^{-y}`, :math:`y=4\gamma N_{\rm eff}\lambda_i/B`, of its squared error, and
+    :math:`e^{-y}\le(4/(ey))^4=(x\lambda_i)^{-4}`: with :math:`k^*=\lfloor x^{1/a}\rfloor` the bias
+    :math:`\sum_ii^{-b}\min\{1,(x\lambda_i)^{-4}\}` bounds this with constant 1."""
+    return sp.E * N_eff * gamma / B
 
 
 #: Power p of the learned part of the last iterate's bias, sum_{i<=k*} lambda_i w_i^2 (lambda_i x)^-p [derived]:
@@ -187,13 +188,30 @@ def _decay_horizon() -> sp.Expr:
 _BIAS_POWER = 4
 
 
+def _cross_bound(price: sp.Expr, bias: sp.Expr) -> sp.Expr:
+    r"""Clean test inputs with quantized data: the exact risk has the cross term
+    :math:`2\langle w_q-w^*,\mathbb E(w-w_q)\rangle_H\le2\sqrt{\|w_q-w^*\|_H^2\,\|\mathbb E(w-w_q)\|_H^2}` (Cauchy-Schwarz),
+    bounded with the closed price and bias [derived]."""
+    return 2 * sp.sqrt(price * bias)
+
+
+def sketch_leak(dim: sp.Expr) -> sp.Expr:
+    r"""Signal in the sketch directions beyond :math:`k^*` [derived from the deterministic equivalent]: what a sketch
+    of size :math:`k^*` misses minus what one of size :math:`M` misses,
+    :math:`\mathrm{Approx}(k^*)-\mathrm{Approx}(M)`. A Gaussian sketch mixes the strong top directions into the
+    slow ones, so for :math:`b>a+1` this exceeds :math:`\sum_{k^*<i\le M}i^{-b}`. No sketch (:math:`M=d`): the tail
+    sum itself."""
+    return sp.Piecewise((PowerTail(b, k_star, dim), dim >= d),
+                        (SketchApproximation(a, b, k_star, d) - SketchApproximation(a, b, dim, d), True))
+
+
 class _QuantizedSpectrum:
     r"""Sums over the quantized spectrum :math:`\lambda^{(q)}_i` up to ``dim`` (``d`` for plain regression,
     ``M`` in sketch space), split at :math:`k^*` and, for additive data, at :math:`k_\epsilon=\epsilon_d^{-1/a}`
     (each piece within a factor :math:`2^{\rm power}` of the exact sum) [derived]."""
 
-    def __init__(self, data: str | None, dim: sp.Expr) -> None:
-        self.data, self.dim = data, dim
+    def __init__(self, data: str | None, dim: sp.Expr, sketched: bool = False) -> None:
+        self.data, self.dim, self.sketched = data, dim, sketched
 
     def head(self, power: int) -> sp.Expr:
         r""":math:`\sum_{i\le k^*}\lambda_i^2s_i/(\lambda^{(q)}_i)^{power}`."""
@@ -206,13 +224,19 @@ class _QuantizedSpectrum:
         return clean
 
     def tail_signal(self) -> sp.Expr:
-        r""":math:`\sum_{k^*<i\le{\rm dim}}\lambda_i^2s_i/\lambda^{(q)}_i`."""
+        r""":math:`\sum_{k^*<i\le{\rm dim}}\lambda_i^2s_i/\lambda^{(q)}_i`; in sketch space at least
+        :func:`sketch_leak`."""
         if self.data == "multiplicative":
-            return PowerTail(b, k_star, self.dim) / (1 + eps_d)
-        if self.data == "additive":
+            out = PowerTail(b, k_star, self.dim) / (1 + eps_d)
+        elif self.data == "additive":
             split = sp.Max(k_star, k_eps)
-            return PowerTail(b, k_star, split) + PowerTail(a + b, split, self.dim) / eps_d
-        return PowerTail(b, k_star, self.dim)
+            out = PowerTail(b, k_star, split) + PowerTail(a + b, split, self.dim) / eps_d
+        else:
+            out = PowerTail(b, k_star, self.dim)
+        if self.sketched:
+            leak = sketch_leak(self.dim)
+            out = sp.Max(out, leak / (1 + eps_d) if self.data == "multiplicative" else leak)
+        return out
 
     def tail(self, power: int) -> sp.Expr:
         r""":math:`\sum_{k^*<i\le{\rm dim}}(\lambda^{(q)}_i)^{power}`."""
@@ -273,16 +297,25 @@ class _QuantizedSpectrum:
 
 #: a sketch of size M on a finite d must have M <= d / SKETCH_RATIO (or be no sketch, M = d)
 SKETCH_RATIO = 4
+#: smallest sketch the closed forms cover: below it the deterministic equivalent of the sketch's approximation
+#: error underestimates the exact average by up to 2.7x (b > a + 1, M = 4)
+SKETCH_MIN = 8
 
 
-def _refuse_large_sketch(values: dict[str, np.ndarray]) -> None:
-    """Finite d: a Gaussian sketch with d/4 < M < d has eigenvalues far below the power law (the hard edge of a
-    nearly square random projection), which the closed forms do not model; M = d is plain regression."""
+def _refuse_sketch_size(values: dict[str, np.ndarray]) -> None:
+    """The sketched laws' domain in M: plain regression (M = d), or a sketch with 8 <= M <= d/4. A Gaussian sketch
+    with d/4 < M < d has eigenvalues far below the power law (the hard edge of a nearly square random projection),
+    and below 8 its approximation error is not yet its deterministic equivalent."""
     M, dim = np.broadcast_arrays(values["M"], values["d"])
-    bad = np.isfinite(dim) & (M * SKETCH_RATIO > dim) & (M < dim)
-    if np.any(bad):
-        raise ParameterError("M", float(M[bad].ravel()[0]), f"be <= d/{SKETCH_RATIO} or = d (no sketch), with d = "
-                             f"{float(dim[bad].ravel()[0]):g}: a sketch close to d has eigenvalues the closed form "
+    sketch = M < dim
+    small = sketch & (M < SKETCH_MIN)
+    if np.any(small):
+        raise ParameterError("M", float(M[small].ravel()[0]), f"be >= {SKETCH_MIN} for a sketch (M < d): the "
+                             "closed form's sketch approximation error is asymptotic in M")
+    large = sketch & np.isfinite(dim) & (M * SKETCH_RATIO > dim)
+    if np.any(large):
+        raise ParameterError("M", float(M[large].ravel()[0]), f"be <= d/{SKETCH_RATIO} or = d (no sketch), with d = "
+                             f"{float(dim[large].ravel()[0]):g}: a sketch close to d has eigenvalues the closed form "
                              "does not model")
 
 
@@ -301,6 +334,7 @@ class _RegressionLaw(Law):
         "N_eff_q": r"N^{(q)}_{\mathrm{eff}}", "M_eff": r"M_{\mathrm{eff}}", "sigma2_eff": r"\sigma^2_{\mathrm{eff}}",
         "c_bias": r"c_{\mathrm{bias}}", "c_variance": r"c_{\mathrm{var}}", "c_approximation": r"c_{\mathrm{approx}}",
         "c_parameter_noise": r"c_{\mathrm{param}}", "c_additive_error": r"c_{\mathrm{add}}",
+        "c_cross": r"c_{\mathrm{cross}}",
     }
 
     #: names of the calibration constants (one per "≲" term)
@@ -501,13 +535,14 @@ class QuantizedSGDLaw(_RegressionLaw):
     variables: ClassVar[tuple[Variable, ...]] = (
         _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )
-    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "parameter_noise")
+    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "parameter_noise", "cross")
     constant_sets: ClassVar[dict[str, ConstantSet]] = {}
     constant_descriptions: ClassVar[dict[str, str]] = {
         "c_approximation": "calibration multiplier of the approximation term",
         "c_bias": "calibration multiplier of the bias term",
         "c_variance": "calibration multiplier of the variance term",
         "c_parameter_noise": "calibration multiplier of the additive parameter-noise term",
+        "c_cross": "calibration multiplier of the Cauchy-Schwarz bound of the cross term (clean test, quantized data)",
         "alpha": "fourth-moment constant (3 for Gaussian data)",
     }
 
@@ -591,6 +626,8 @@ class QuantizedSGDLaw(_RegressionLaw):
             "bias": c("c_bias") * bias,
             "variance": c("c_variance") * variance,
         }
+        if self.options["test_inputs"] == "clean" and data:
+            terms["cross"] = c("c_cross") * _cross_bound(approx, bias)
         if self.options["params"] == "additive":
             if data == "multiplicative":
                 head_tr = (1 + eps_d) * PowerHead(a, k_star)
@@ -670,7 +707,8 @@ class SketchedLaw(_RegressionLaw):
         c = self.constant_symbol
         approx = sketch_approximation_form(M)
         horizon = _decay_horizon()
-        bias = PowerHead(b - _BIAS_POWER * a, k_star) / horizon**_BIAS_POWER + PowerTail(b, k_star, M)
+        bias = PowerHead(b - _BIAS_POWER * a, k_star) / horizon**_BIAS_POWER + sp.Max(PowerTail(b, k_star, M),
+                                                                                      sketch_leak(M))
         count = k_star + horizon**2 * PowerTail(2 * a, k_star, M)
         return {
             "approximation": c("c_approximation") * approx,
@@ -682,7 +720,7 @@ class SketchedLaw(_RegressionLaw):
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
-        _refuse_large_sketch(values)
+        _refuse_sketch_size(values)
         _refuse_unstable_sketched(values, None)
 
     def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -720,13 +758,14 @@ class QuantizedSketchedLaw(_RegressionLaw):
     variables: ClassVar[tuple[Variable, ...]] = (
         _M, _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )
-    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "additive_error")
+    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "additive_error", "cross")
     constant_sets: ClassVar[dict[str, ConstantSet]] = {}
     constant_descriptions: ClassVar[dict[str, str]] = {
         "c_approximation": "calibration multiplier of the approximation term",
         "c_bias": "calibration multiplier of the bias term",
         "c_variance": "calibration multiplier of the variance term",
         "c_additive_error": "calibration multiplier of the additive error",
+        "c_cross": "calibration multiplier of the Cauchy-Schwarz bound of the cross term (clean test, quantized data)",
         "alpha": "fourth-moment constant (3 for Gaussian data)",
     }
 
@@ -735,7 +774,7 @@ class QuantizedSketchedLaw(_RegressionLaw):
 
 
     def _spectrum(self) -> _QuantizedSpectrum:
-        return _QuantizedSpectrum(self.options["data"], M)
+        return _QuantizedSpectrum(self.options["data"], M, sketched=True)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
         defs: dict[sp.Symbol, sp.Expr] = {N_eff: effective_samples(N)}
@@ -771,18 +810,21 @@ class QuantizedSketchedLaw(_RegressionLaw):
         horizon = _decay_horizon()
         bias = q.head(_BIAS_POWER + 1) / horizon**_BIAS_POWER + q.tail_signal()
         count = q.learned_weight(clean) + horizon**2 * q.tail(2)
-        return {
+        terms = {
             "approximation": c("c_approximation") * approx,
             "bias": c("c_bias") * bias,
             "variance": c("c_variance") * s2 * count / N_eff,
             "additive_error": c("c_additive_error") * q.price(clean),
         }
+        if clean and data:
+            terms["cross"] = c("c_cross") * _cross_bound(q.price(clean), bias)
+        return terms
 
     def _validate(self, values: dict[str, np.ndarray]) -> None:
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
-        _refuse_large_sketch(values)
+        _refuse_sketch_size(values)
         _refuse_unstable_sketched(values, self.options["data"])
 
     def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:

@@ -258,7 +258,7 @@ def sketch_ridge(a: np.ndarray, M: np.ndarray, d: np.ndarray) -> np.ndarray:
     estimate :math:`\kappa\approx(\pi/(a\sin(\pi/a))/M)^a`; relative accuracy about 1e-10."""
     a, M, d = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, M, d)))
     full = M >= d
-    Ms = np.where(full, 0.5, M)
+    Ms = np.where(full, 0.5, np.maximum(M, 1e-6))  # M -> 0: kappa -> inf, nothing captured
     guess = (np.pi / (a * np.sin(np.pi / a)) / Ms) ** a
     lo, hi = np.log(guess) - 40.0, np.log(guess) + 40.0
     for _ in range(64):
