@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from .errors import UnstableStepError, UnsupportedConfigurationError
+from .measure import SpectralMeasure
 from .quantize import Quantizer
-from .reduction import DiagonalProblem
 
 __all__ = [
     "MomentCoefficients",
@@ -71,16 +71,18 @@ def scheme_of(q: Quantizer | None, target: str) -> tuple[int, float]:
 
 @dataclass(frozen=True)
 class MomentCoefficients:
-    r"""Step-size-free coefficients of :math:`\mathbb E[g_i^2\mid w]` on a diagonal problem.
+    r"""Step-size-free coefficients of :math:`\mathbb E[g_i^2\mid w]` on a weighted diagonal problem.
 
-    With :math:`q=\mathbb E w^2` (diagonal), :math:`\rho=\mathbb E[w\,v^*]` and batch size :math:`B`,
+    With :math:`q=\mathbb E w^2` (diagonal), :math:`\rho=\mathbb E[w\,v^*]`, batch size :math:`B` and node
+    multiplicities :math:`n_k` (:class:`~scalinglaw.measure.SpectralMeasure`),
 
     .. math::
 
-        \mathbb E g_i^2=\sum_k A_{ik}q_k+\sum_k G_{ik}\rho_k+c_i,\qquad
-        A=\mathrm{diag}(A_d)+\theta\,\tilde\mu\tilde\mu^\top,\quad G=\mathrm{diag}(G_d)+\tilde\mu\,g^\top.
+        \mathbb E g_i^2=A_{d,i}q_i+\theta\tilde\mu_i\sum_kn_k\tilde\mu_kq_k+G_{d,i}\rho_i
+        +\tilde\mu_i\sum_kn_kg_k\rho_k+c_i .
 
-    Attributes are the vectors and scalars above plus ``mu`` (clean), ``mut`` (quantized), ``target_sq``.
+    Attributes are the vectors and scalars above plus ``mu`` (clean), ``mut`` (quantized), ``target_sq`` and
+    ``weight`` (:math:`n_k`).
     """
 
     mu: np.ndarray = field(repr=False)
@@ -91,9 +93,15 @@ class MomentCoefficients:
     G_d: np.ndarray = field(repr=False)
     g: np.ndarray = field(repr=False)
     c: np.ndarray = field(repr=False)
+    weight: np.ndarray = field(repr=False)
     #: True when every quantizer is additive or absent: the residual at w_q is then independent of the
     #: features and the centred second moments do not couple to the mean (R' = 0 exactly).
     jointly_gaussian: bool = False
+    #: In the jointly Gaussian case without parameter noise, the gradient noise at w_q is exactly
+    #: residual_var * mut / B (SPEC §4); None otherwise.
+    residual_var: float | None = None
+    #: the batch size B
+    batch: int = 1
 
     @property
     def shrink(self) -> np.ndarray:
@@ -123,20 +131,18 @@ def _data_moments(code: int, eps: float, mu: np.ndarray) -> tuple[np.ndarray, ..
 
 
 def moment_coefficients(
-    dp: DiagonalProblem, quantizers: dict[str, Quantizer | None], B: int, *, tail_trace: float = 0.0
+    measure: SpectralMeasure, quantizers: dict[str, Quantizer | None], B: int
 ) -> MomentCoefficients:
     r"""Build :math:`\mathbb E[g_i^2\mid w]` for the quantized SGD update of SPEC §3 [derived].
 
     Parameters
     ----------
-    dp : DiagonalProblem
-        The diagonal problem (spectrum, target second moments, effective label noise).
+    measure : SpectralMeasure
+        The weighted diagonal problem (nodes, multiplicities, target second moments, effective label noise).
     quantizers : dict
         ``{"data", "labels", "params", "acts", "grads"}`` to :class:`~scalinglaw.quantize.Quantizer` or None.
     B : int
         Batch size.
-    tail_trace : float
-        :math:`\sum_{k>n}\mu_k` of an unmodelled tail (d = inf), which additive parameter noise still feels.
 
     Notes
     -----
@@ -144,11 +150,12 @@ def moment_coefficients(
     :math:`S_i=\mathbb E[\tilde z_i^2r^2]` (same sample) and :math:`C_i=\mathbb E[\tilde z_{1i}r_1\tilde z_{2i}r_2]`
     (two samples of one batch); then :math:`\mathbb E g_i^2=S_i/B+(1-1/B)C_i`. Shared (``multiplicative``)
     activation, label and output-gradient factors correlate the samples of a batch, which is why they do not
-    average out with :math:`B` [derived].
+    average out with :math:`B` [derived]. Every sum over coordinates is weighted by the node multiplicities.
     """
-    mu = np.asarray(dp.mu, dtype=np.float64)
-    s = np.asarray(dp.target_sq, dtype=np.float64)
-    sigma2 = float(dp.sigma2)
+    mu = np.asarray(measure.mu, dtype=np.float64)
+    w = measure.weight
+    s = np.asarray(measure.target_sq, dtype=np.float64)
+    sigma2 = float(measure.sigma2)
     cd, ed = scheme_of(quantizers.get("data"), "data")
     cl, el = scheme_of(quantizers.get("labels"), "labels")
     cp, ep = scheme_of(quantizers.get("params"), "params")
@@ -171,29 +178,38 @@ def moment_coefficients(
     theta = wB * alpha_S * pq * phi
     G_d = -2.0 * (wB * coS * Gd + wC * coC * mut * mu)
     gvec = -2.0 * wB * coS * g
-    sum_f = float(f.sum()) + phi * tail_trace * (mut[0] / mu[0] if cd != 1 else 1.0)
+    sum_f = float(w @ f)
     c = wB * (
         alpha_S * pc * (mut * sum_f + Fd)
-        + lam_S * (mut * float(kappa @ s) + Kd * s + sigma2 * mut)
+        + lam_S * (mut * float((w * kappa) @ s) + Kd * s + sigma2 * mut)
         + add_noise_S * mut
     ) + wC * (alpha_C * pc * mut * mut + lam_C * mu * mu * s)
     gaussian = all(code in (0, 1) for code in (cd, cl, cp, ca, co))
+    residual = None
+    if gaussian and cp == 0:
+        # zeta = <z~, w_q> - y~ + e_a + e_o is independent of z~ with this variance (SPEC §4)
+        residual = sigma2 + el * (cl == 1) + ea * (ca == 1) + eo * (co == 1) + float((w * mu * (1.0 - mu / mut)) @ s)
     return MomentCoefficients(
-        mu=mu, mut=mut, target_sq=s, A_d=A_d, theta=theta, G_d=G_d, g=gvec, c=c, jointly_gaussian=gaussian
+        mu=mu, mut=mut, target_sq=s, A_d=A_d, theta=theta, G_d=G_d, g=gvec, c=c, weight=w,
+        jointly_gaussian=gaussian, residual_var=residual, batch=int(B),
     )
 
 
 @dataclass(frozen=True)
 class StepMap:
-    r"""The affine map of one SGD step with step size :math:`\gamma`, in centred coordinates.
+    r"""The affine map of one SGD step with step size :math:`\gamma`, in centred, symmetrised coordinates.
+
+    The state is :math:`(\sqrt n\odot\tilde m,\ \sqrt n\odot a)` for node multiplicities :math:`n`: scaling
+    by :math:`\sqrt n` makes the rank-one couplings symmetric,
 
     .. math::
 
-        \tilde m' = D\tilde m,\qquad a' = \underbrace{(\mathrm{diag}(\pi)+\beta\,\tilde\mu\tilde\mu^\top)}_{P}a
-        + \underbrace{(\mathrm{diag}(r)+\tilde\mu\,\rho^\top)}_{R'}\tilde m + c'.
+        \tilde m' = D\tilde m,\qquad a' = \underbrace{(\mathrm{diag}(\pi)+\beta\,hh^\top)}_{P}a
+        + \underbrace{(\mathrm{diag}(r)+h\,\rho^\top)}_{R'}\tilde m + c',\qquad h=\sqrt n\odot\tilde\mu .
 
     ``kappa = 1 - pi`` is kept separately because :math:`1-\pi_i` is tiny for slow coordinates and must not be
-    recovered by cancellation. ``K = I - P = diag(kappa) - beta * mut mut^T``.
+    recovered by cancellation. ``K = I - P = diag(kappa) - beta h h^T``. ``rate`` is :math:`\tilde\mu`
+    (``D = 1 - gamma * rate``).
     """
 
     gamma: float
@@ -203,39 +219,39 @@ class StepMap:
     r: np.ndarray = field(repr=False)
     rho: np.ndarray = field(repr=False)
     c: np.ndarray = field(repr=False)
-    mut: np.ndarray = field(repr=False)
+    h: np.ndarray = field(repr=False)
+    rate: np.ndarray = field(repr=False)
 
     @classmethod
     def build(cls, mc: MomentCoefficients, gamma: float) -> StepMap:
-        r"""Centre the :math:`(\rho,q)` recursion at :math:`w_q` (see the module docstring).
+        r"""Centre the :math:`(\rho,q)` recursion at :math:`w_q` and symmetrise it (see the module docstring).
 
         With :math:`q=a+2\,\mathrm{shrink}\odot\tilde m+\mathrm{shrink}^2s` and
         :math:`\rho=\tilde m+\mathrm{shrink}\,s`, the uncentred map
-        :math:`q'=(1-2\gamma\tilde\mu)q+2\gamma\mu\rho+\gamma^2(Aq+G\rho+c)` becomes the centred one.
+        :math:`q'=(1-2\gamma\tilde\mu)q+2\gamma\mu\rho+\gamma^2(Aq+G\rho+c)` becomes the centred one, whose
+        constant is :math:`c'=\gamma^2\mathbb E[g^2\mid w=w_q]` (the mean gradient vanishes at :math:`w_q`).
         """
-        mu, mut, s = mc.mu, mc.mut, mc.target_sq
+        mu, mut, s, w = mc.mu, mc.mut, mc.target_sq, mc.weight
         sh = mc.shrink
         gg = gamma * gamma
         D = 1.0 - gamma * mut
         kappa = 2.0 * gamma * mut - gg * mc.A_d
         beta = gg * mc.theta
-        # R' = 2 P diag(sh) + R - 2 diag(sh * D), with R = diag(2 gamma mu + gg G_d) + gg mut g^T.
-        # diag: 2 sh (1 - kappa - D) + 2 gamma mu + gg G_d, and sh (1 - D) = gamma mu; rank one: mut rho^T.
+        # R' = 2 P diag(sh) + R - 2 diag(sh * D), with R = diag(2 gamma mu + gg G_d) + gg mut (n g)^T.
+        # diag: 2 sh (1 - kappa - D) + 2 gamma mu + gg G_d, and sh (1 - D) = gamma mu; rank one: mut (n rho)^T.
         r = 4.0 * gamma * mu - 2.0 * sh * kappa + gg * mc.G_d
         rho = 2.0 * beta * mut * sh + gg * mc.g
         if mc.jointly_gaussian:  # exact zeros instead of rounding residue
             r, rho = np.zeros_like(r), np.zeros_like(rho)
-        # c' = (P - I) sh^2 s + R sh s + gg c
-        w2 = sh * sh * s
-        w1 = sh * s
-        c = (
-            -kappa * w2
-            + beta * mut * float(mut @ w2)
-            + (2.0 * gamma * mu + gg * mc.G_d) * w1
-            + gg * mut * float(mc.g @ w1)
-            + gg * mc.c
-        )
-        return cls(gamma=gamma, D=D, kappa=kappa, beta=beta, r=r, rho=rho, c=c, mut=mut)
+        if mc.residual_var is not None:
+            c = (gg * mc.residual_var / mc.batch) * mut
+        else:
+            # c' = gg E[g^2 | w_q] = gg (A q_q + G rho_q + c), q_q = sh^2 s, rho_q = sh s
+            q_q, r_q = sh * sh * s, sh * s
+            c = gg * (mc.A_d * q_q + mc.theta * mut * float((w * mut) @ q_q) + mc.G_d * r_q
+                      + mut * float((w * mc.g) @ r_q) + mc.c)
+        sq = np.sqrt(w)
+        return cls(gamma=gamma, D=D, kappa=kappa, beta=beta, r=r, rho=sq * rho, c=sq * c, h=sq * mut, rate=mut)
 
     @property
     def coupled(self) -> bool:
@@ -243,16 +259,21 @@ class StepMap:
         return bool(np.any(self.r != 0.0) or np.any(self.rho != 0.0))
 
     def K(self, v: np.ndarray) -> np.ndarray:
-        r""":math:`Kv=\kappa\odot v-\beta\tilde\mu(\tilde\mu^\top v)` (leading axes broadcast)."""
-        return self.kappa * v - self.beta * self.mut * (v @ self.mut)[..., None]
+        r""":math:`Kv=\kappa\odot v-\beta h(h^\top v)` (leading axes broadcast)."""
+        return self.kappa * v - self.beta * self.h * (v @ self.h)[..., None]
 
     def R(self, m: np.ndarray) -> np.ndarray:
-        r""":math:`R'm=r\odot m+\tilde\mu(\rho^\top m)` (leading axes broadcast)."""
-        return self.r * m + self.mut * (m @ self.rho)[..., None]
+        r""":math:`R'm=r\odot m+h(\rho^\top m)` (leading axes broadcast)."""
+        return self.r * m + self.h * (m @ self.rho)[..., None]
 
-    def apply(self, m: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One step: ``(m, a) -> (D m, P a + R' m + c')`` with ``P = I - K``."""
-        return self.D * m, a - self.K(a) + self.R(m) + self.c
+    def apply(self, m: np.ndarray, a: np.ndarray, forcing: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """One step: ``(m, a) -> (D m, P a + R' m + forcing * c')`` with ``P = I - K``.
+
+        ``forcing`` (per leading index) switches the constant on (1) or off (0): the bias is the response to the
+        initial condition without it, the variance the response to it from zero.
+        """
+        f = np.asarray(forcing, dtype=np.float64)[..., None] if np.ndim(forcing) else forcing
+        return self.D * m, a - self.K(a) + self.R(m) + f * self.c
 
 
 # ---------------------------------------------------------------------------------------------------- stability
@@ -281,7 +302,7 @@ def _is_stable(mc: MomentCoefficients, gamma: float) -> bool:
     beta = gamma * gamma * mc.theta
     if not np.all(kappa > 0):
         return False
-    h2 = mut * mut
+    h2 = mc.weight * mut * mut
     # Inertia of K - x I = diag(kappa - x) - beta h h^T (Sylvester + Schur complement):
     # #eig below x = #{kappa < x} + [beta * sum h^2/(kappa - x) > 1]  (for x not a pole).
     if beta * float(np.sum(h2 / kappa)) >= 1.0:
@@ -296,7 +317,8 @@ def max_stable_step(mc: MomentCoefficients, *, rtol: float = 1e-10) -> float:
     r"""The supremum of the step sizes for which the exact moment recursion is stable [derived].
 
     Stability of the affine map on :math:`(\tilde m,a)` means spectral radius below one: :math:`|1-\gamma\tilde\mu_i|<1`
-    and every eigenvalue of :math:`K=I-P=\mathrm{diag}(\kappa)-\beta\tilde\mu\tilde\mu^\top` in :math:`(0,2)`. The
+    and every eigenvalue of :math:`K=I-P=\mathrm{diag}(\kappa)-\beta hh^\top` (:math:`h=\sqrt n\odot\tilde\mu`) in
+    :math:`(0,2)`. The
     eigenvalue count below a level follows from Sylvester's law of inertia, so each test is :math:`O(d)`; the
     stable set is an interval :math:`(0,\gamma_{\max})`, found by bisection.
     """

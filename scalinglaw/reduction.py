@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .measure import SpectralMeasure, spectrum_measure
 from .problem import Problem
 
-__all__ = ["DiagonalProblem", "Sketch", "draw_sketch", "reduce_problem"]
+__all__ = ["Sketch", "draw_sketch", "reduce_problem", "run_horizon"]
 
 
 @dataclass(frozen=True)
@@ -66,46 +67,48 @@ def draw_sketch(problem: Problem, draw: int) -> Sketch:
     return Sketch(S=S, mu=mu, V=V, target_map=target_map)
 
 
-@dataclass(frozen=True)
-class DiagonalProblem:
-    r"""A diagonal Gaussian regression problem (the input of the exact engine).
+def run_horizon(problem: Problem) -> float:
+    r"""The run's total step :math:`\sum_t\gamma_t` (how far the slowest coordinates can move)."""
+    return float(sum(g * n for g, n in problem.phases()))
 
-    Attributes
-    ----------
-    mu : ndarray
-        Clean feature variances :math:`\mu_i` (eigenvalues).
-    target_sq : ndarray
-        :math:`\mathbb E v_i^{*2}` in this basis.
-    sigma2 : float
-        Label-noise variance seen by the learner (including the sketch approximation error and any tail).
-    target : ndarray or None
-        The target :math:`v^*` in this basis when it is deterministic (``None`` for a random prior).
-    excess_offset : dict
-        Terms added to the excess risk that the learner cannot reduce (``sketch_approximation``, ``tail``).
-    notes : list of str
-        Human-readable statements about approximations made (e.g. the finite proxy for d = inf).
+
+def _rate_bounds(problem: Problem) -> tuple[float, float]:
+    r"""``(scale, floor)`` with :math:`\tilde\mu\le` ``scale`` :math:`\lambda+` ``floor`` for the data quantizer."""
+    q = problem.quantizers["data"]
+    ideal = None if q is None else q.idealized_scheme()
+    if ideal is None or ideal.epsilon == 0:
+        return 1.0, 0.0
+    if ideal.kind == "additive":
+        return 1.0, float(ideal.epsilon)
+    return 1.0 + float(ideal.epsilon), 0.0
+
+
+def reduce_problem(problem: Problem, *, level: int = 0, explicit: bool = False) -> list[SpectralMeasure]:
+    """Reduce ``problem`` to one :class:`~scalinglaw.measure.SpectralMeasure` per sketch draw (one for plain
+    regression).
+
+    Plain regression goes through :func:`~scalinglaw.measure.spectrum_measure` (explicit head, quadrature
+    blocks at refinement ``level``, frozen remainder; ``explicit=True`` keeps every coordinate of a finite ``d``).
+    A sketch is drawn on the finite proxy of :meth:`~scalinglaw.problem.Problem.proxy_dimension` coordinates.
     """
-
-    mu: np.ndarray = field(repr=False)
-    target_sq: np.ndarray = field(repr=False)
-    sigma2: float
-    target: np.ndarray | None = field(default=None, repr=False)
-    excess_offset: dict[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-
-def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
-    """Reduce ``problem`` to one :class:`DiagonalProblem` per sketch draw (one for plain regression)."""
-    n = problem.proxy_dimension()
     spec, target = problem.spectrum, problem.target
+    if problem.M is None:
+        scale, floor = _rate_bounds(problem)
+        return [
+            spectrum_measure(
+                spec, target, sigma2=problem.sigma2, horizon=run_horizon(problem), fast_gamma=problem.gamma,
+                rate_scale=scale, rate_floor=floor, level=level, explicit=explicit,
+            )
+        ]
+    n = problem.proxy_dimension()
     tail = target.tail_mass(spec, n) if spec.is_infinite else 0.0
     notes: list[str] = []
     if spec.is_infinite:
         head = spec.head(n)
         lam_n = float(head[-1])
         notes.append(
-            f"d=inf: finite proxy of {n} coordinates plus the analytic tail mass {tail:.6g} "
-            f"(treated as unlearned signal; gamma*T*lambda_n = {problem.gamma * problem.steps * lam_n:.3g})"
+            f"d=inf: the sketch is drawn on a finite proxy of {n} coordinates; the tail mass {tail:.6g} is "
+            f"treated as unlearned signal (gamma*T*lambda_n = {problem.gamma * problem.steps * lam_n:.3g})"
         )
         from .dynamics import mean_square_step_limit  # dynamics builds on this module
 
@@ -119,15 +122,6 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
                 f"{mean_square_step_limit(float(head[0]), head_trace + tail_trace, problem.B):.3g}"
             )
     s_head = target.second_moments(spec, n)
-    if problem.M is None:
-        offset = {"tail": tail} if spec.is_infinite else {}
-        fixed = None if target.is_random else target.draw(spec, n, np.random.default_rng(0), 1)[0]
-        return [
-            DiagonalProblem(
-                mu=spec.head(n), target_sq=s_head, sigma2=problem.sigma2 + tail, target=fixed,
-                excess_offset=offset, notes=tuple(notes),
-            )
-        ]
     lam = spec.head(n)
     out = []
     for k in range(problem.sketch_draws):
@@ -149,7 +143,7 @@ def reduce_problem(problem: Problem) -> list[DiagonalProblem]:
         if spec.is_infinite:
             offset["tail"] = tail
         out.append(
-            DiagonalProblem(
+            SpectralMeasure(
                 mu=sk.mu, target_sq=v_sq, sigma2=problem.sigma2 + approx + tail, target=v,
                 excess_offset=offset, notes=tuple(notes),
             )

@@ -245,7 +245,7 @@ def test_infinite_dimension_proxy_runs_and_matches_exact() -> None:
 
 
 def test_infinite_dimension_additive_params_uses_tail_pseudo_coordinate() -> None:
-    p = make_problem(a=2.0, d="inf", d_proxy=16, N=128, gamma=0.4, sigma2=0.2, params="additive:0.2")
+    p = make_problem(a=2.0, d="inf", d_proxy=256, N=128, gamma=0.4, sigma2=0.2, params="additive:0.2")
     r = simulate(p, reps=3000, seed=4)
     assert any("pseudo-coordinate" in n for n in r.notes)
     agree_with_exact(r, p)

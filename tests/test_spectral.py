@@ -74,14 +74,15 @@ def test_taylor_spectral_and_stepping_agree(monkeypatch, quant, n):
     d = step.kappa.size
     m0 = rng.normal(size=(2, d)) * 0.1
     a0 = m0**2 + rng.uniform(0, 0.1, size=(2, d))
-    ref = spectral._step_segment(step, m0, a0, n, True)
+    forcing = np.array([1.0, 0.0])  # with and without the constant
+    ref = spectral._step_segment(step, m0, a0, n, forcing, True)
     nu = n * spectral.PhaseSolver(step).max_rate
     paths = {"spectral": 0.0}
     if nu <= 8.0:
         paths["taylor"] = np.inf
     for name, threshold in paths.items():
         monkeypatch.setattr(spectral, "SLOW_PHASE", threshold)
-        got = spectral.PhaseSolver(step).segment(m0, a0, n)
+        got = spectral.PhaseSolver(step).segment(m0, a0, n, forcing)
         for key in ("a", "Sa", "Ea"):
             np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, atol=1e-15 * np.max(np.abs(ref[key])),
                                        err_msg=f"{name} {key} nu={nu:.3g}")
@@ -101,8 +102,9 @@ def test_large_n_exact_risk_is_consistent_across_splits():
     m0 = np.full((1, d), -0.1)
     a0 = np.full((1, d), 0.01)
     solver = spectral.PhaseSolver(step)
-    whole = solver.segment(m0, a0, 10**9, sums=False)
-    half = solver.segment(m0, a0, 5 * 10**8, sums=False)
-    again = solver.segment(half["m"], half["a"], 5 * 10**8, sums=False)
+    f = np.ones(1)
+    whole = solver.segment(m0, a0, 10**9, f, sums=False)
+    half = solver.segment(m0, a0, 5 * 10**8, f, sums=False)
+    again = solver.segment(half["m"], half["a"], 5 * 10**8, f, sums=False)
     np.testing.assert_allclose(again["a"], whole["a"], rtol=1e-11)
     np.testing.assert_allclose(again["m"], whole["m"], rtol=1e-11, atol=1e-300)

@@ -35,12 +35,13 @@ import numpy as np
 from .. import _checks
 from ..dynamics import StepMap, check_stability, max_stable_step, moment_coefficients
 from ..errors import UnsupportedConfigurationError
+from ..measure import SpectralMeasure
 from ..problem import Problem
-from ..reduction import DiagonalProblem, reduce_problem
+from ..reduction import reduce_problem, run_horizon
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "exact_risk", "exact_risk_limit"]
+__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk"]
 
 METHODS = ("auto", "spectral", "recursion")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
@@ -72,7 +73,13 @@ class ExactResult:
     method : str
         ``"spectral"`` or ``"recursion"``.
     notes : tuple of str
-        Statements about approximations (finite proxy for d = inf, surrogate epsilons of real formats).
+        Statements about approximations (quadrature, frozen remainder, surrogate epsilons of real formats).
+    error : float
+        Estimated absolute numerical error of ``excess_risk``: the quadrature error of a compressed spectral
+        measure (by refinement) plus the bound on the frozen remainder; 0 for explicit coordinates (rounding
+        only).
+    term_errors : dict
+        The same per term.
     """
 
     excess_risk: float
@@ -85,6 +92,8 @@ class ExactResult:
     quantized_target: np.ndarray | None = field(default=None, repr=False)
     method: str = "spectral"
     notes: tuple[str, ...] = ()
+    error: float = 0.0
+    term_errors: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (the CLI's ``predict --method exact --json``)."""
@@ -95,6 +104,7 @@ class ExactResult:
             "test_inputs": self.test_inputs,
             "max_stable_gamma": self.max_stable_gamma,
             "method": self.method,
+            "numerical_error": self.error,
             "notes": list(self.notes),
         }
 
@@ -121,7 +131,7 @@ def _check_supported(problem: Problem) -> None:
 
 
 def _spectral_is_cheaper(problem: Problem, d: int) -> bool:
-    """Rough cost model (seconds): stepping costs per step and per coordinate; the closed form per phase."""
+    """Rough cost model (seconds): stepping costs per step and per node; the closed form per phase."""
     if problem.steps <= RECURSION_STEPS:
         return False
     recursion = problem.steps * (2e-5 + 4e-8 * d)
@@ -129,37 +139,104 @@ def _spectral_is_cheaper(problem: Problem, d: int) -> bool:
     return spectral < recursion
 
 
-def _diagonal_terms(
-    dp: DiagonalProblem, problem: Problem, method: str, tail_trace: float
-) -> tuple[dict[str, float], float, Any, str]:
-    mc = moment_coefficients(dp, problem.quantizers, problem.B, tail_trace=tail_trace)
+@dataclass(frozen=True)
+class MeasureRisk:
+    """The terms of the excess risk on one spectral measure, its moment coefficients and the method used."""
+
+    terms: dict[str, float]
+    mc: Any
+    method: str
+
+
+def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto") -> MeasureRisk:
+    """The terms of the excess risk of ``problem``'s run (step sizes, schedule, batch, quantizers, output, test
+    convention) on the spectral measure ``measure`` instead of ``problem``'s own spectrum.
+
+    This is the engine's core: :func:`exact_risk` builds the measures of ``problem`` (plain or per sketch draw)
+    and calls it; a deterministic equivalent or any other source of a measure calls it the same way. Raises
+    :class:`~scalinglaw.errors.UnstableStepError` for an unstable step.
+    """
+    mc = moment_coefficients(measure, problem.quantizers, problem.B)
     check_stability(mc, problem.gamma)
     maps = [(StepMap.build(mc, g), n) for g, n in problem.phases()]
-    sh, s, mu, mut = mc.shrink, mc.target_sq, mc.mu, mc.mut
-    # Two initial conditions: w0 = 0 (the run) and w0 = w_q (noise only, for the variance term).
-    m0 = np.stack([-sh * s, np.zeros_like(s)])
-    a0 = np.stack([sh * sh * s, np.zeros_like(s)])
+    sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
+    sq = np.sqrt(w)
+    # Two runs in the symmetrised frame (state sqrt(n) * moments), split by linearity: the bias is the response
+    # to w0 - w_q with the constant off, the variance the response to the constant from w0 = w_q. No difference
+    # of two runs is taken, so neither term cancels against the other.
+    m0 = np.stack([-sq * sh * s, np.zeros_like(s)])
+    a0 = np.stack([sq * sh * sh * s, np.zeros_like(s)])
+    forcing = np.array([0.0, 1.0])
     use_spectral = method == "spectral" or (method == "auto" and _spectral_is_cheaper(problem, s.size))
     if use_spectral:
         from .spectral import spectral_moments
 
-        mom: Moments = spectral_moments(maps, m0, a0, problem.average)
+        mom: Moments = spectral_moments(maps, m0, a0, forcing, problem.average)
         used = "spectral"
     else:
-        mom = recursion_moments(maps, m0, a0, problem.average)
+        mom = recursion_moments(maps, m0, a0, forcing, problem.average)
         used = "recursion"
-    weight = mu if problem.test_inputs == "clean" else mut
-    centred = float(weight @ mom.second[0])  # E||w_out - w_q||^2 from w0 = 0
-    variance = float(weight @ mom.second[1])  # the same from w0 = w_q: noise only
+    weight = sq * (mu if problem.test_inputs == "clean" else mut)
+    bias = float(weight @ mom.second[0])
+    variance = float(weight @ mom.second[1])
     if problem.test_inputs == "clean":
-        approx = float(mu @ ((sh - 1.0) ** 2 * s))
-        cross = float(2.0 * (mu * (sh - 1.0)) @ mom.cross[0])  # 2 <w_q - w*, E(w_out - w_q)>_H
+        approx = float((w * mu) @ ((sh - 1.0) ** 2 * s))
+        cross = float(2.0 * (sq * mu * (sh - 1.0)) @ mom.cross[0])  # 2 <w_q - w*, E(w_out - w_q)>_H
     else:
-        approx = float(mu @ ((1.0 - sh) * s))
+        approx = float((w * mu) @ ((1.0 - sh) * s))
         cross = 0.0
-    terms = {"approximation": approx, "bias": centred - variance, "variance": variance, "cross": cross}
-    terms.update(dp.excess_offset)
-    return terms, max_stable_step(mc), mc, used
+    terms = {"approximation": approx, "bias": bias, "variance": variance, "cross": cross}
+    terms.update(measure.excess_offset)
+    return MeasureRisk(terms=terms, mc=mc, method=used)
+
+
+def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
+    r"""A bound on what freezing the remainder neglects (``theory/exact-risk.md`` §9) [derived].
+
+    Each frozen coordinate has :math:`\tilde\mu_i\sum_t\gamma_t\le\delta`, so its bias moves by at most
+    :math:`2\delta` relative and the noise it would gather is at most
+    :math:`\delta\gamma_{\max}\tilde\mu_i\,\mathbb E r^2/B` per unit of :math:`\lambda_i`; its feedback on the other
+    coordinates changes their noise by the same relative amount.
+    """
+    fz = measure.frozen
+    if fz is None:
+        return 0.0
+    ratio = float(mc.mut[-1] / mc.mu[-1])
+    delta = run_horizon(problem) * fz.top * ratio
+    initial = float((mc.weight * mc.mu) @ mc.target_sq) + measure.sigma2
+    return 4.0 * delta * (fz.mass + problem.gamma * ratio**2 * fz.trace * initial / problem.B)
+
+
+def _terms_with_error(
+    problem: Problem, method: str, level: int = 0
+) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str]]:
+    """Terms per measure (sketch draw), their numerical error, the moment coefficients, method and notes."""
+    measures = reduce_problem(problem, level=level)
+    all_terms, all_errors, mcs, notes = [], [], [], []
+    used = method
+    for measure in measures:
+        res = measure_risk(measure, problem, method)
+        used = res.method
+        errors = {k: 0.0 for k in res.terms}
+        if measure.compressed:
+            finer = reduce_problem(problem, level=level + 1)[0]
+            fine = measure_risk(finer, problem, method)
+            errors = {k: abs(fine.terms[k] - res.terms[k]) for k in res.terms}
+            notes.append(
+                f"quadrature error estimated by refinement ({measure.size} -> {finer.size} nodes): "
+                f"{sum(errors.values()):.3g} absolute"
+            )
+            res = fine
+            measure = finer
+        frozen = _frozen_error(measure, problem, res.mc)
+        if frozen:
+            errors["tail"] = errors.get("tail", 0.0) + frozen
+            notes.append(f"frozen remainder: neglected learning below {frozen:.3g} absolute")
+        all_terms.append(res.terms)
+        all_errors.append(errors)
+        mcs.append(res.mc)
+        notes.extend(measure.notes)
+    return all_terms, all_errors, mcs, used, notes
 
 
 def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
@@ -188,40 +265,33 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
     """
     _checks.choice("method", method, METHODS)
     _check_supported(problem)
-    dps = reduce_problem(problem)
-    tail_trace = (
-        problem.spectrum.tail_sum(problem.proxy_dimension())
-        if problem.M is None and problem.spectrum.is_infinite
-        else 0.0
-    )
-    all_terms: list[dict[str, float]] = []
-    first = None
-    used = method
-    for dp in dps:
-        terms, gmax, mc, used = _diagonal_terms(dp, problem, method, tail_trace)
-        all_terms.append(terms)
-        if first is None:
-            first = (gmax, mc)
-    assert first is not None
+    all_terms, all_errors, mcs, used, notes = _terms_with_error(problem, method)
     keys = list(all_terms[0])
     terms = {k: float(np.mean([t[k] for t in all_terms])) for k in keys}
+    errors = {k: float(np.mean([e.get(k, 0.0) for e in all_errors])) for k in keys}
     excess = float(sum(terms.values()))
-    notes = list(dps[0].notes) + _surrogate_notes(problem)
+    notes = list(dict.fromkeys(notes)) + _surrogate_notes(problem)
     if problem.sketch_draws > 1:
         notes.append(f"averaged over {problem.sketch_draws} sketch draws (seed {problem.sketch_seed})")
-    gmax, mc = first
-    w_q = None if dps[0].target is None else mc.shrink * dps[0].target
+    mc = mcs[0]
+    first = reduce_problem(problem)[0] if problem.M is None else None
+    target = first.target if first is not None else None
+    w_q = None
+    if problem.M is None and target is not None and not first.compressed:
+        w_q = mc.shrink * target
     return ExactResult(
         excess_risk=excess,
         risk=excess + problem.sigma2,
         terms=terms,
         test_inputs=problem.test_inputs,
-        max_stable_gamma=gmax,
+        max_stable_gamma=max_stable_step(mc),
         quantized_spectrum=mc.mut,
         shrink=mc.shrink,
         quantized_target=w_q,
         method=used,
         notes=tuple(notes),
+        error=float(sum(errors.values())),
+        term_errors=errors,
     )
 
 
@@ -231,29 +301,25 @@ def exact_risk_limit(problem: Problem) -> float:
     Averaged outputs and geometric decay remove bias and variance as :math:`N\to\infty`, leaving the
     approximation terms; constant steps with the last iterate keep the stationary variance
     :math:`\sum_i w_i a_{\infty,i}`, :math:`a_\infty=K^{-1}c'` (the fixed point of the centred map,
-    theory/exact-risk.md §4) [derived]. The finite proxy of :math:`d=\infty` is that of ``problem``.
+    theory/exact-risk.md §4) [derived]. A frozen remainder's lumped node is learned in the limit too; every
+    quantity here is affine in its variance to first order, so the lumped node stays exact to that order.
     """
     _check_supported(problem)
-    tail_trace = (
-        problem.spectrum.tail_sum(problem.proxy_dimension())
-        if problem.M is None and problem.spectrum.is_infinite
-        else 0.0
-    )
     values = []
-    for dp in reduce_problem(problem):
-        mc = moment_coefficients(dp, problem.quantizers, problem.B, tail_trace=tail_trace)
-        sh, s, mu, mut = mc.shrink, mc.target_sq, mc.mu, mc.mut
+    for measure in reduce_problem(problem, level=1):
+        mc = moment_coefficients(measure, problem.quantizers, problem.B)
+        sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
         if problem.test_inputs == "clean":
-            total = float(mu @ ((sh - 1.0) ** 2 * s))
+            total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
             weight = mu
         else:
-            total = float(mu @ ((1.0 - sh) * s))
+            total = float((w * mu) @ ((1.0 - sh) * s))
             weight = mut
         if problem.schedule == "constant" and problem.average == "last":
             check_stability(mc, problem.gamma)
             step = StepMap.build(mc, problem.gamma)
-            z1, z2 = step.c / step.kappa, step.mut / step.kappa
-            a_inf = z1 + step.beta * z2 * (step.mut @ z1) / (1.0 - step.beta * (step.mut @ z2))
-            total += float(weight @ a_inf)
-        values.append(total + sum(dp.excess_offset.values()))
+            z1, z2 = step.c / step.kappa, step.h / step.kappa
+            a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
+            total += float((np.sqrt(w) * weight) @ a_inf)
+        values.append(total + sum(measure.excess_offset.values()))
     return float(np.mean(values))

@@ -24,11 +24,12 @@ __all__ = ["recursion_moments"]
 
 
 def recursion_moments(
-    maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, average: str
+    maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, forcing: np.ndarray, average: str
 ) -> Moments:
     """Run the recursion through the phases ``maps`` = [(step map, number of steps), ...].
 
-    ``m0`` and ``a0`` may carry a leading axis of independent initial conditions.
+    ``m0`` and ``a0`` carry a leading axis of independent initial conditions, each with its ``forcing``
+    multiplier (0 or 1) of the map's constant.
     Returns the second moment :math:`\\mathbb E u_i^2` and cross moment :math:`\\mathbb E[u_iv^*_i]` of the output.
     """
     T = sum(n for _, n in maps)
@@ -48,7 +49,7 @@ def recursion_moments(
         D = step.D
         for _ in range(n_steps):
             a_prev, prev_in = a, in_w
-            m, a = step.apply(m, a)
+            m, a = step.apply(m, a, forcing)
             t += 1
             Z = D * (Z + a_prev) if prev_in else D * Z
             in_w = t0 <= t < t1

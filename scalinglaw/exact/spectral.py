@@ -50,8 +50,7 @@ class PhaseSolver:
 
     def __init__(self, step: StepMap) -> None:
         self.step = step
-        h = step.mut
-        self.e = step.gamma * h  # complements of D
+        self.e = step.gamma * step.rate  # complements of D
         self.coupled = step.coupled
         # the largest rate of K = diag(kappa) - beta h h^T is below max(kappa) (a negative rank-one update)
         self.max_rate = float(max(np.max(step.kappa), np.max(self.e)))
@@ -59,7 +58,7 @@ class PhaseSolver:
     def _spectral(self) -> None:
         if hasattr(self, "U"):
             return
-        step, h = self.step, self.step.mut
+        step, h = self.step, self.step.h
         k, U = eig_diag_minus_rank_one(step.kappa, step.beta, h)
         self.k, self.U = k, U
         # a_inf = K^{-1} c' by Sherman-Morrison (accurate for slow coordinates, unlike via k)
@@ -82,19 +81,23 @@ class PhaseSolver:
         jr, mr = np.nonzero(res)
         return X, jr, mr, Om[jr, mr]
 
-    def segment(self, m0: np.ndarray, a0: np.ndarray, n: int, *, sums: bool = True) -> dict[str, np.ndarray]:
-        """Advance ``n`` steps from ``(m0, a0)`` (leading axis: initial conditions).
+    def segment(
+        self, m0: np.ndarray, a0: np.ndarray, n: int, forcing: np.ndarray, *, sums: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Advance ``n`` steps from ``(m0, a0)`` (leading axis: initial conditions, each with its ``forcing``
+        multiplier of the constant ``c'``, 0 or 1).
 
         Returns ``m``, ``a`` after ``n`` steps and, with ``sums``, ``Sa`` = sum_{s<n} a_s,
         ``Ea`` = sum_{s<n} D^(n-s) a_s and ``Sm`` = sum_{s<n} m_s.
         """
         if n * self.max_rate <= SLOW_PHASE:
-            return _taylor_segment(self.step, m0, a0, n, sums, _taylor_order(n * self.max_rate))
+            return _taylor_segment(self.step, m0, a0, n, forcing, sums, _taylor_order(n * self.max_rate))
         self._spectral()
         U, k, e = self.U, self.k, self.e
         D = 1.0 - e
         pn, Dn = powc(k, n), powc(e, n)
-        yhat = a0 @ U - self.y_inf  # (I, d)
+        f = np.asarray(forcing, dtype=np.float64)
+        yhat = a0 @ U - f[:, None] * self.y_inf  # (I, d)
         out_a = np.empty_like(a0)
         out = {"m": Dn * m0}
         if sums:
@@ -103,21 +106,21 @@ class PhaseSolver:
             gk = divdiff1(n, k, 0.0)  # sum_{s<n} p^s
             ge = divdiff1(n, e, 0.0)  # sum_{s<n} D^s
             M1 = divdiff1(n, e[:, None], k[None, :])  # sum_s D_i^(n-1-s) p_j^s
-            lead = self.a_inf * D * ge
         for ic in range(a0.shape[0]):
+            a_inf = f[ic] * self.a_inf
             y = yhat[ic].copy()
             coupled = self.coupled and np.any(m0[ic] != 0.0)
             if coupled:
                 X, jr, mr, om = self._coupling(m0[ic], n)
                 if jr.size > max(64, n // 4):
                     # Near-resonances everywhere (a slow phase): stepping is cheaper than O(d |res|) terms.
-                    r = _step_segment(self.step, m0[ic : ic + 1], a0[ic : ic + 1], n, sums)
+                    r = _step_segment(self.step, m0[ic : ic + 1], a0[ic : ic + 1], n, f[ic : ic + 1], sums)
                     out_a[ic] = r["a"][0]
                     if sums:
                         Sa[ic], Ea[ic] = r["Sa"][0], r["Ea"][0]
                     continue
                 y += X.sum(axis=1)
-            a_n = self.a_inf + U @ (pn * y)
+            a_n = a_inf + U @ (pn * y)
             if coupled:
                 a_n -= U @ (X @ Dn)
                 if jr.size:
@@ -125,8 +128,8 @@ class PhaseSolver:
             out_a[ic] = a_n
             if not sums:
                 continue
-            s_a = n * self.a_inf + U @ (gk * y)
-            e_a = lead + D * ((U * M1) @ y)
+            s_a = n * a_inf + U @ (gk * y)
+            e_a = a_inf * D * ge + D * ((U * M1) @ y)
             if coupled:
                 s_a -= U @ (X @ ge)
                 E = U @ X
@@ -155,7 +158,7 @@ def _taylor_order(nu: float) -> int:
 
 
 def _taylor_segment(
-    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool, Q: int
+    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, forcing: np.ndarray, sums: bool, Q: int
 ) -> dict[str, np.ndarray]:
     r"""The outputs of :meth:`PhaseSolver.segment` for a slow phase (:math:`n\max(k,1-D)\le` ``SLOW_PHASE``)
     [derived].
@@ -168,7 +171,7 @@ def _taylor_segment(
     only enter through :math:`O(d)` matrix-vector products. No eigendecomposition, no resonances, cost independent
     of :math:`n`.
     """
-    e = step.gamma * step.mut
+    e = step.gamma * step.rate
 
     def binomials(N: int) -> list[float]:
         """C(N, r) / n^r for r = 0..Q+3."""
@@ -179,7 +182,7 @@ def _taylor_segment(
     nf = float(n)
     # powers of the scaled operators
     T0 = [np.array(a0, dtype=np.float64)]
-    Tc = [np.broadcast_to(step.c, a0.shape).astype(np.float64)]
+    Tc = [np.asarray(forcing, dtype=np.float64)[:, None] * step.c]
     for _ in range(Q):
         T0.append(-nf * step.K(T0[-1]))
         Tc.append(-nf * step.K(Tc[-1]))
@@ -219,7 +222,7 @@ def _taylor_segment(
 
 
 def _step_segment(
-    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, sums: bool
+    step: StepMap, m0: np.ndarray, a0: np.ndarray, n: int, forcing: np.ndarray, sums: bool
 ) -> dict[str, np.ndarray]:
     """The outputs of :meth:`PhaseSolver.segment` by stepping the recursion ``n`` times."""
     m, a = m0.copy(), a0.copy()
@@ -230,12 +233,12 @@ def _step_segment(
         if sums:
             Sa += a
             Ea = D * (Ea + a)
-        m, a = step.apply(m, a)
+        m, a = step.apply(m, a, forcing)
     return {"m": m, "a": a, "Sa": Sa, "Ea": Ea}
 
 
 def spectral_moments(
-    maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, average: str
+    maps: list[tuple[StepMap, int]], m0: np.ndarray, a0: np.ndarray, forcing: np.ndarray, average: str
 ) -> Moments:
     """Output moments by the closed form (same contract as :func:`~scalinglaw.exact.recursion.recursion_moments`)."""
     T = sum(n for _, n in maps)
@@ -252,10 +255,10 @@ def spectral_moments(
         lo, hi = max(tau, t0), min(tau + L, t1)
         if lo < hi:
             if lo > tau:
-                r = solver.segment(m, a, lo - tau, sums=False)
+                r = solver.segment(m, a, lo - tau, forcing, sums=False)
                 m, a = r["m"], r["a"]
             n = hi - lo
-            seg = solver.segment(m, a, n)
+            seg = solver.segment(m, a, n, forcing)
             e = solver.e
             D = 1.0 - e
             within = (D * seg["Sa"] - seg["Ea"]) / e  # sum_{s<t<n} D^(t-s) a_s
@@ -265,10 +268,10 @@ def spectral_moments(
             tot_m += seg["Sm"]
             m, a = seg["m"], seg["a"]
             if tau + L > hi:
-                r = solver.segment(m, a, tau + L - hi, sums=False)
+                r = solver.segment(m, a, tau + L - hi, forcing, sums=False)
                 m, a = r["m"], r["a"]
         else:
-            r = solver.segment(m, a, L, sums=False)
+            r = solver.segment(m, a, L, forcing, sums=False)
             m, a = r["m"], r["a"]
         tau += L
     if average == "last":

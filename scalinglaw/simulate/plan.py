@@ -181,17 +181,14 @@ def check_stable(problem: Problem) -> float:
         The largest stable step size (the smallest over the sketch draws).
     """
     quants = {k: _stability_surrogate(q) for k, q in problem.quantizers.items()}
-    tail_trace = (
-        problem.spectrum.tail_sum(problem.proxy_dimension())
-        if problem.M is None and problem.spectrum.is_infinite
-        else 0.0
-    )
     gmax = math.inf
     data = problem.quantizers.get("data")
     for dp in reduce_problem(problem):
         if data is not None and quants.get("data") is None:
-            quants = {**quants, "data": _measured_data_surrogate(data, dp.mu)}
-        mc = moment_coefficients(dp, quants, problem.B, tail_trace=tail_trace)
+            # the absmax scale is measured on the simulated coordinates themselves
+            coords = dp.mu if problem.M is not None else problem.spectrum.head(problem.proxy_dimension())
+            quants = {**quants, "data": _measured_data_surrogate(data, coords)}
+        mc = moment_coefficients(dp, quants, problem.B)
         check_stability(mc, problem.gamma)
         gmax = min(gmax, max_stable_step(mc))
     return gmax

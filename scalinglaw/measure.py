@@ -1,0 +1,332 @@
+r"""The spectral measure: the one input of the exact engine [derived].
+
+For a diagonal Gaussian problem the second-moment map of SGD is diagonal plus rank-one couplings through sums
+over coordinates (``theory/exact-risk.md`` §4). Coordinates with the same clean variance :math:`\mu`, the same
+target second moment and the same quantizer moments therefore evolve identically, and a group of :math:`n`
+of them is represented *exactly* by one node of multiplicity :math:`n`. The risk depends on the problem only
+through the weighted measure
+
+.. math::
+
+    \sum_q n_q\,\delta_{(\mu_q,\,s_q)},\qquad s_q=\mathbb E v_q^{*2}\ \text{(per coordinate)},
+
+plus the label noise and the irreducible terms. :class:`SpectralMeasure` holds it; the engine sums with the
+weights ``weight`` (:math:`n_q`).
+
+For power-law-like spectra (:class:`~scalinglaw.spectra.PowerLaw`, :class:`~scalinglaw.spectra.LogPowerLaw`)
+with smooth targets, :func:`spectrum_measure` builds a compressed measure [derived]:
+
+* the **head** :math:`i\le n_0` coordinate by coordinate (exact);
+* log-spaced **blocks** of consecutive integers :math:`\{i_0,\dots,i_1\}`, each replaced by the :math:`p`-point
+  Gauss rule of the *discrete* uniform measure on the block (discrete Chebyshev polynomials, Golub-Welsch):
+  exact for polynomials of degree :math:`2p-1` in the index, positive weights summing to the block's size, so
+  there is no sum-versus-integral (Euler-Maclaurin) error; the summand is analytic in the index on blocks of
+  ratio :math:`\le2`, so the error falls geometrically with :math:`p`;
+* a **frozen remainder** :math:`i\ge I` whose coordinates the whole run cannot move
+  (:math:`\tilde\mu_I\sum_t\gamma_t\le\delta`), lumped into one node that carries its count, trace and signal
+  exactly (sums in closed form: Hurwitz zeta). Everything the engine needs from a coordinate it cannot move is
+  affine in its variance to :math:`O(\delta)`, so the lumped node is exact to that order (engine notes give the
+  bound).
+
+No finite proxy of :math:`d=\infty` remains: the blocks run to :math:`I` or :math:`d`, and the remainder is summed
+to infinity. The engine estimates the quadrature error by refinement (``level + 1`` halves every block's
+log-width) and reports it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import eigh_tridiagonal
+
+from .errors import ParameterError
+from .spectra import LogPowerLaw, PowerLaw, Spectrum
+from .targets import Ones, SourcePrior, Target
+
+__all__ = ["FrozenTail", "SpectralMeasure", "compressible", "discrete_gauss_rule", "spectrum_measure"]
+
+#: Coordinates with (total step) x (quantized variance) below this are frozen: they move by O(FREEZE) relative.
+FREEZE = 1e-13
+#: Explicit head: at least this many coordinates, and every one with gamma_max * mu_tilde above FAST_RATE.
+HEAD_MIN = 256
+FAST_RATE = 0.05
+#: Block geometry at level 0: index ratio at most 2, eigenvalue ratio at most 10**0.5; Gauss points per block.
+BLOCK_RATIO = 2.0
+BLOCK_LAMBDA_RATIO = 10.0**0.5
+BLOCK_POINTS = 8
+
+
+@dataclass(frozen=True)
+class FrozenTail:
+    r"""Coordinates :math:`i\ge I` (to :math:`d`) that the run cannot move (:math:`\tilde\mu_i\sum_t\gamma_t\le\delta`).
+
+    Attributes
+    ----------
+    start : float
+        The first frozen index :math:`I`.
+    mass : float
+        Their signal :math:`\sum_{i\ge I}\lambda_i\mathbb E w_i^{*2}` (unlearned: it acts as label noise).
+    trace : float
+        :math:`\sum_{i\ge I}\lambda_i` (feeds the gradient noise through :math:`\operatorname{tr}H^{(q)}`).
+    top : float
+        :math:`\lambda_I`, the largest variance among them.
+    count : float
+        How many coordinates (``inf`` for :math:`d=\infty`).
+    """
+
+    start: float
+    mass: float
+    trace: float
+    top: float
+    count: float
+
+
+@dataclass(frozen=True)
+class SpectralMeasure:
+    r"""A diagonal Gaussian problem as a weighted measure of nodes (the exact engine's input).
+
+    Attributes
+    ----------
+    mu : ndarray
+        Clean feature variance :math:`\mu_q` at each node.
+    weight : ndarray
+        Multiplicity :math:`n_q>0` (1 for an explicit coordinate; a quadrature weight for a merged block).
+    target_sq : ndarray
+        Per-coordinate target second moment :math:`\mathbb E v^{*2}` at the node.
+    sigma2 : float
+        Label-noise variance seen by the learner (including the sketch's approximation error).
+    target : ndarray or None
+        Per-coordinate deterministic target at the node, ``None`` for a random prior.
+    excess_offset : dict
+        Irreducible terms added to the excess risk (``sketch_approximation``, ``tail``).
+    notes : tuple of str
+        Statements about approximations made.
+    frozen : FrozenTail or None
+        The frozen remainder, if any (its lumped node is the last one).
+    compressed : bool
+        Whether some nodes merge blocks of coordinates by quadrature (the engine then estimates the quadrature
+        error by refinement).
+    """
+
+    mu: np.ndarray = field(repr=False)
+    target_sq: np.ndarray = field(repr=False)
+    sigma2: float
+    target: np.ndarray | None = field(default=None, repr=False)
+    excess_offset: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    weight: np.ndarray | None = field(default=None, repr=False)
+    frozen: FrozenTail | None = None
+    compressed: bool = False
+
+    def __post_init__(self) -> None:
+        mu = np.asarray(self.mu, dtype=np.float64)
+        w = np.ones_like(mu) if self.weight is None else np.asarray(self.weight, dtype=np.float64)
+        if w.shape != mu.shape or not np.all(w > 0):
+            raise ParameterError("weight", "shape or sign", f"be positive with the shape of mu {mu.shape}")
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "target_sq", np.asarray(self.target_sq, dtype=np.float64))
+
+    @property
+    def size(self) -> int:
+        """Number of nodes."""
+        return int(self.mu.size)
+
+
+
+# ------------------------------------------------------------------------------------------- quadrature
+def discrete_gauss_rule(count: float, points: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""The ``points``-point Gauss rule of the uniform measure on the integers :math:`\{0,\dots,N-1\}`.
+
+    The monic orthogonal polynomials of that measure (discrete Chebyshev, or Gram, polynomials) have
+    :math:`\alpha_k=(N-1)/2` and :math:`\beta_k=k^2(N^2-k^2)/(4(4k^2-1))` (Gautschi, *Orthogonal Polynomials*,
+    2004, §1.5) [paper]; in the variable :math:`t=(2x-N+1)/N` the Jacobi matrix has zero diagonal and
+    off-diagonal :math:`\sqrt{(1-k^2/N^2)/(4-k^{-2})}`, well scaled for any :math:`N` (it tends to Legendre's).
+    Golub-Welsch gives nodes and weights: :math:`\sum_{i<N}f(i)=\sum_jw_jf(x_j)` exactly for polynomials of
+    degree :math:`\le2p-1`, with :math:`w_j>0`, :math:`\sum_jw_j=N`.
+
+    Returns
+    -------
+    nodes, weights : ndarray
+        Nodes in :math:`[0,N-1]` (ascending) and weights.
+    """
+    N = float(count)
+    p = int(points)
+    if p >= N:
+        x = np.arange(int(N), dtype=np.float64)
+        return x, np.ones_like(x)
+    k = np.arange(1, p, dtype=np.float64)
+    off = np.sqrt((1.0 - (k / N) ** 2) / (4.0 - 1.0 / (k * k)))
+    t, V = eigh_tridiagonal(np.zeros(p), off)
+    w = N * V[0] ** 2
+    x = 0.5 * ((N - 1.0) + N * t)
+    return x, w
+
+
+def _blocks(first: float, last: float, ratio: float) -> list[tuple[float, float]]:
+    """Consecutive integer blocks ``[lo, hi]`` covering ``first..last`` with ``hi + 1 <= ratio * lo`` (at least
+    one integer each)."""
+    out = []
+    lo = float(first)
+    while lo <= last:
+        hi = min(float(last), max(lo, math.floor(lo * ratio) - 1.0))
+        out.append((lo, hi))
+        lo = hi + 1.0
+    return out
+
+
+# ------------------------------------------------------------------------------------------- spectra
+def _at(spectrum: Spectrum, x: np.ndarray) -> np.ndarray:
+    r""":math:`\lambda(x)` at real indices ``x`` (the spectrum's formula continued to non-integers)."""
+    if isinstance(spectrum, PowerLaw):
+        return spectrum.lambda1 * np.exp(-spectrum.a * np.log(x))
+    if isinstance(spectrum, LogPowerLaw):
+        return spectrum._at(x)
+    raise TypeError(type(spectrum).__name__)
+
+
+def _target_at(target: Target, spectrum: Spectrum, x: np.ndarray) -> np.ndarray:
+    """Per-coordinate target second moment at real indices ``x``."""
+    if isinstance(target, Ones):
+        return np.ones_like(x)
+    assert isinstance(target, SourcePrior)
+    return np.exp(target.exponent(spectrum) * np.log(x))
+
+
+def _index_below(spectrum: Spectrum, level: float, d: float) -> float:
+    r"""The smallest integer index :math:`I` with :math:`\lambda_I\le` ``level`` (``inf`` if none up to ``d``)."""
+    if level >= float(_at(spectrum, np.array([1.0]))[0]):
+        return 1.0
+    if isinstance(spectrum, PowerLaw) and spectrum.a > 0:
+        # lambda1 I^-a <= level  <=>  log I >= log(lambda1/level)/a; computed in logs (sizes up to 1e300)
+        logI = (math.log(spectrum.lambda1) - math.log(level)) / spectrum.a
+        if logI > math.log(min(d, 1e300)):
+            return math.inf
+        I = math.ceil(math.exp(logI) * (1 - 1e-15))
+        while I > 1 and float(_at(spectrum, np.array([I - 1.0]))[0]) <= level:
+            I -= 1
+        while float(_at(spectrum, np.array([float(I)]))[0]) > level:
+            I += 1
+        return float(I)
+    # monotone decreasing: bisection in log index
+    lo, hi = 0.0, math.log(min(d, 1e300))
+    if float(_at(spectrum, np.array([math.exp(hi)]))[0]) > level:
+        return math.inf
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if float(_at(spectrum, np.array([math.exp(mid)]))[0]) > level:
+            lo = mid
+        else:
+            hi = mid
+    return float(math.ceil(math.exp(hi)))
+
+
+def compressible(spectrum: Spectrum, target: Target) -> bool:
+    """Whether :func:`spectrum_measure` may merge coordinates (a smooth spectrum and a smooth target)."""
+    return isinstance(spectrum, PowerLaw | LogPowerLaw) and isinstance(target, Ones | SourcePrior)
+
+
+def spectrum_measure(
+    spectrum: Spectrum,
+    target: Target,
+    *,
+    sigma2: float,
+    horizon: float,
+    fast_gamma: float,
+    rate_scale: float = 1.0,
+    rate_floor: float = 0.0,
+    level: int = 0,
+    explicit: bool = False,
+) -> SpectralMeasure:
+    r"""The spectral measure of a plain (unsketched) regression problem.
+
+    Parameters
+    ----------
+    spectrum, target : Spectrum, Target
+        :math:`H` and :math:`w^*`.
+    sigma2 : float
+        Label-noise variance.
+    horizon : float
+        :math:`\sum_t\gamma_t`, the run's total step: coordinates with
+        ``horizon * (rate_scale * lambda + rate_floor) <= FREEZE`` are frozen.
+    fast_gamma : float
+        The largest step: coordinates with ``fast_gamma * (rate_scale * lambda + rate_floor) > FAST_RATE`` stay
+        explicit (there the per-step contraction is far from 1 and the summand is not smooth in the index).
+    rate_scale, rate_floor : float
+        :math:`\tilde\mu=` ``rate_scale`` :math:`\lambda+` ``rate_floor`` bounds the quantized variance (for
+        freezing and the head only; the engine computes the exact moments at the nodes).
+    level : int
+        Refinement level: the blocks' log-width is halved at each level.
+    explicit : bool
+        Keep every coordinate explicit (finite ``d`` only).
+
+    Returns
+    -------
+    SpectralMeasure
+    """
+    d = spectrum.d
+    if explicit or not compressible(spectrum, target):
+        if spectrum.is_infinite:
+            raise ParameterError("d", d, "be finite for a spectrum or target given coordinate by coordinate")
+        n = int(d)
+        fixed = None if target.is_random else target.draw(spectrum, n, np.random.default_rng(0), 1)[0]
+        return SpectralMeasure(mu=spectrum.head(n), target_sq=target.second_moments(spectrum, n), sigma2=sigma2,
+                               target=fixed)
+    # frozen remainder: rate_scale * lambda_I + rate_floor <= FREEZE / horizon
+    level_mu = (FREEZE / horizon - rate_floor) / rate_scale if horizon > 0 else math.inf
+    start = _index_below(spectrum, level_mu, d) if level_mu > 0 else math.inf
+    last = min(float(d), start - 1.0)
+    fast_mu = (FAST_RATE / fast_gamma - rate_floor) / rate_scale
+    n_fast = _index_below(spectrum, fast_mu, d) if fast_mu > 0 else math.inf
+    n0 = min(last, max(float(HEAD_MIN), n_fast - 1.0))
+    if not math.isfinite(n0):
+        raise ParameterError("gamma", fast_gamma, "leave a finite number of fast coordinates")
+    head = np.arange(1.0, n0 + 1.0)
+    xs = [head]
+    ws = [np.ones_like(head)]
+    compressed = False
+    if last > n0:
+        a_eff = getattr(spectrum, "a", 1.0) or 1.0
+        ratio = min(BLOCK_RATIO, BLOCK_LAMBDA_RATIO ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
+        ratio = max(ratio, 1.0 + 1e-9)
+        for lo, hi in _blocks(n0 + 1.0, last, ratio):
+            x, w = discrete_gauss_rule(hi - lo + 1.0, BLOCK_POINTS)
+            compressed |= hi - lo + 1.0 > BLOCK_POINTS
+            xs.append(lo + x)
+            ws.append(w)
+    x = np.concatenate(xs)
+    weight = np.concatenate(ws)
+    mu = _at(spectrum, x)
+    s = _target_at(target, spectrum, x)
+    frozen = None
+    notes: list[str] = []
+    if start <= d:
+        e = target.exponent(spectrum) if isinstance(target, SourcePrior) else 0.0
+        k = start - 1.0
+        mass = spectrum.tail_sum(k, target_exponent=e or None)  # type: ignore[arg-type]
+        trace = spectrum.tail_sum(k)  # type: ignore[arg-type]
+        top = float(_at(spectrum, np.array([start]))[0])
+        count = float(d) - start + 1.0
+        frozen = FrozenTail(start=start, mass=mass, trace=trace, top=top, count=count)
+        # one node with the remainder's count (finite d: additive noise counts coordinates), trace and signal
+        mu_f = trace / count if math.isfinite(count) else top
+        mu = np.append(mu, mu_f)
+        weight = np.append(weight, trace / mu_f)
+        s = np.append(s, mass / trace)
+        notes.append(
+            f"coordinates i >= {start:.6g} are frozen (total step x variance <= {FREEZE:g}): one lumped node "
+            f"carries their signal {mass:.6g} and trace {trace:.6g}"
+        )
+    if compressed:
+        notes.append(
+            f"spectral measure: {int(n0)} explicit coordinates and {x.size - int(n0)} quadrature nodes for "
+            f"indices {int(n0) + 1}..{last:.6g}"
+        )
+    fixed = None if target.is_random else np.sqrt(s)  # Ones: 1 at every node, the lumped one included
+    return SpectralMeasure(
+        mu=mu, weight=weight, target_sq=s, sigma2=sigma2, target=fixed, notes=tuple(notes), frozen=frozen,
+        compressed=compressed,
+    )
+
