@@ -190,8 +190,8 @@ _BIAS_POWER = 4
 
 def _cross_bound(price: sp.Expr, bias: sp.Expr) -> sp.Expr:
     r"""Clean test inputs with quantized data: the exact risk has the cross term
-    :math:`2\langle w_q-w^*,\mathbb E(w-w_q)\rangle_H\le2\sqrt{\|w_q-w^*\|_H^2\,\|\mathbb E(w-w_q)\|_H^2}` (Cauchy-Schwarz),
-    bounded with the closed price and bias [derived]."""
+    :math:`2\langle w_q-w^*,\mathbb E(w-w_q)\rangle_H\le2\sqrt{\|w_q-w^*\|_H^2\,\|\mathbb E(w-w_q)\|_H^2}`
+    (Cauchy-Schwarz), bounded with the closed price and bias [derived]."""
     return 2 * sp.sqrt(price * bias)
 
 
