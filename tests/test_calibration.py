@@ -16,6 +16,7 @@ import pytest
 
 from scalinglaw.calibration import (
     CALIBRATED_LAWS,
+    SIZES,
     Record,
     closed_terms,
     evaluate_point,
@@ -81,8 +82,8 @@ def test_recorded_problems_match_fresh_engine_runs(records):
     rng = np.random.default_rng(15)
     for law in CALIBRATED_LAWS:
         recs = records[law]["test"]
-        size = len(recs)
-        regenerated = design(law, "test", size, FINITE_DOMAIN)
+        regenerated = design(law, "test", SIZES["test"], FINITE_DOMAIN)
+        assert len(regenerated) == len(recs)
         small = [i for i, r in enumerate(recs) if r.point.kwargs["d"] != "inf" and r.point.kwargs["d"] <= 400]
         for i in rng.choice(small, size=2, replace=False):
             assert regenerated[i].to_dict() == recs[i].point.to_dict()

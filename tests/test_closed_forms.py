@@ -70,7 +70,8 @@ def test_tail_average_doubles_the_variance():
     kw = dict(N=1000, gamma=0.05, a=2.0, d=100)
     uni, tail = SGDLaw(average="uniform"), SGDLaw(average="tail")
     assert float(tail.evaluate("variance", **kw)) == pytest.approx(2 * float(uni.evaluate("variance", **kw)))
-    assert float(tail.evaluate("bias", **kw)) == float(uni.evaluate("bias", **kw))
+    # the tail window starts after T/2 steps: the learned directions' bias falls as (gamma lambda N)^-4, not ^-2
+    assert float(tail.evaluate("bias", **kw)) < float(uni.evaluate("bias", **kw))
     with pytest.raises(ParameterError, match="average"):
         SGDLaw(average="last")
 
