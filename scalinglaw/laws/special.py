@@ -305,15 +305,12 @@ def _mp_sketch_approximation(a: Any, b: Any, M: Any, d: Any) -> Any:
     """:func:`sketch_approximation` at working precision (bisection in log kappa to the working precision)."""
     if M >= d:
         return mpmath.mpf(0)
-    guess = mpmath.log((mpmath.pi / (a * mpmath.sin(mpmath.pi / a)) / M) ** a)
-    lo, hi = guess - 40, guess + 40
-    while hi - lo > mpmath.mpf(2) ** (-mpmath.mp.prec + 8) * max(1, abs(lo)):
-        mid = (lo + hi) / 2
-        if _mp_ridge_sum(a, a, mpmath.exp(mid), d, weight_kappa=False) > M:
-            lo = mid
-        else:
-            hi = mid
-    return _mp_ridge_sum(b, a, mpmath.exp((lo + hi) / 2), d, weight_kappa=True)
+    M = max(M, mpmath.mpf("1e-6"))
+    # start from the float64 root, then the secant method at working precision (df is smooth in log kappa)
+    t0 = mpmath.log(mpmath.mpf(float(sketch_ridge(float(a), float(M), float(d)))))
+    t = mpmath.findroot(lambda t: _mp_ridge_sum(a, a, mpmath.exp(t), d, weight_kappa=False) - M,
+                        (t0, t0 + mpmath.mpf("1e-6")), solver="secant", maxsteps=60, verify=False)
+    return _mp_ridge_sum(b, a, mpmath.exp(t), d, weight_kappa=True)
 
 
 class SketchApproximation(sp.Function):
