@@ -308,8 +308,18 @@ def _mp_sketch_approximation(a: Any, b: Any, M: Any, d: Any) -> Any:
     M = max(M, mpmath.mpf("1e-6"))
     # start from the float64 root, then the secant method at working precision (df is smooth in log kappa)
     t0 = mpmath.log(mpmath.mpf(float(sketch_ridge(float(a), float(M), float(d)))))
-    t = mpmath.findroot(lambda t: _mp_ridge_sum(a, a, mpmath.exp(t), d, weight_kappa=False) - M,
-                        (t0, t0 + mpmath.mpf("1e-6")), solver="secant", maxsteps=60, verify=False)
+    def f(t: Any) -> Any:
+        return _mp_ridge_sum(a, a, mpmath.exp(t), d, weight_kappa=False) - M
+
+    t_prev, t = t0, t0 + mpmath.mpf("1e-6")
+    f_prev, f_t = f(t_prev), f(t)
+    for _ in range(60):
+        if f_t == f_prev:
+            break
+        t_prev, t = t, t - f_t * (t - t_prev) / (f_t - f_prev)
+        f_prev, f_t = f_t, f(t)
+        if abs(t - t_prev) <= mpmath.mpf(2) ** (-mpmath.mp.prec + 4) * max(1, abs(t)):
+            break
     return _mp_ridge_sum(b, a, mpmath.exp(t), d, weight_kappa=True)
 
 
