@@ -161,7 +161,7 @@ def test_formula_command(capsys):
     code, out, _ = run(capsys, "formula", "--law", "sgd", "--latex")
     assert code == 0 and "\\sum" in out and "k^*" in out
     code, out, _ = run(capsys, "formula", "--law", "sketched-quantized", "--data", "additive", "--term", "bias")
-    assert code == 0 and "bias =" in out and "M_eff" in out
+    assert code == 0 and "bias =" in out and "k_star" in out
     code, out, _ = run(capsys, "formula", "--law", "kumar")
     assert code == 0 and "gamma_w" in out
     code, _, err = run(capsys, "formula", "--law", "nope")
@@ -237,7 +237,8 @@ def test_calibrate_quick_runs_the_engine(capsys, tmp_path):
     code, out, _ = run(capsys, "calibrate", "--laws", "sketched", "--quick", "--json", "--write-records", str(rec))
     assert code == 0
     data = json.loads(out)
-    assert data["sketched"]["calibration"]["n"] == 16 and data["sketched"]["calibration"]["min"] >= 1.0
+    # 16 Sobol points, less the sketches below the law's smallest size (dropped from the design)
+    assert 1 <= data["sketched"]["calibration"]["n"] <= 16 and data["sketched"]["calibration"]["min"] >= 1.0
     assert rec.exists()
 
 

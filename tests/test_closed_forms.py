@@ -317,7 +317,7 @@ def test_mean_square_step_limit_is_sufficient_and_not_far_below_the_exact_one(d,
 
 
 @pytest.mark.parametrize("argv,largest", [
-    (dict(a=2, d=20, M=10, N=128, gamma=5.0, schedule="geometric", average="last"), "2/(lambda_1^(q) (1+1/B)"),
+    (dict(a=2, d=40, M=10, N=128, gamma=5.0, schedule="geometric", average="last"), "2/(lambda_1^(q) (1+1/B)"),
     (dict(a=2, d=20, N=100, B=10, gamma=2.0), "min(B/(alpha tr H^(q)), 2/(lambda_1^(q)"),
 ])
 def test_closed_forms_refuse_unstable_steps(argv, largest):
