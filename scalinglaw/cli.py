@@ -276,7 +276,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
     if result.effective_model_size is not None:
         print(_table([("effective model size", result.effective_model_size),
-                      ("effective data size", result.effective_data_size)]))
+                      ("effective data size", result.effective_data_size),
+                      ("effective data size of the bound (N tr H / tr H^(q))", result.effective_data_size_bound)]))
     if exact is not None:
         rows = [("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"])]
         if "effective_model_size" in exact:
@@ -868,16 +869,37 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibration import CALIBRATED_LAWS, calibrate, write
+    from .calibration import CALIBRATED_LAWS, SIZES, calibrate, read_records, write, write_records
 
     laws = CALIBRATED_LAWS if args.laws is None else tuple(args.laws.split(","))
     for name in laws:
         if name not in CALIBRATED_LAWS:
             _fail(f"--laws must list laws among {', '.join(CALIBRATED_LAWS)}, got {name!r}")
-    if args.out is not None:
-        _output_file("--out", args.out)
-    result = calibrate(laws, progress=sys.stderr.isatty())
+    for flag, path in (("--out", args.out), ("--write-records", args.write_records)):
+        if path is not None:
+            _output_file(flag, path)
+    records = None
+    if args.records is not None:
+        try:
+            records = read_records(args.records)
+        except (OSError, ValueError, KeyError) as exc:
+            _fail(f"--records must be a calibration records file written by --write-records, got {args.records!r} "
+                  f"({type(exc).__name__})")
+        missing = [n for n in laws if n not in records]
+        if missing:
+            _fail(f"--records must hold every law of --laws; {args.records!r} lacks {', '.join(missing)}")
+    sizes = {"calibration": 16, "test": 8} if args.quick else dict(SIZES)
+    from ._executors import make_executor
+
+    executor, release = make_executor(args.workers, None)
+    try:
+        result, recs = calibrate(laws, sizes=sizes, executor=executor, records=records,
+                                 progress=sys.stderr.isatty())
+    finally:
+        release()
     result = _strict(result)
+    if args.write_records:
+        write_records(recs, args.write_records)
     if args.out:
         write(result, args.out)
     if args.json or not args.out:
@@ -885,8 +907,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     else:
         for name, entry in result.items():
             t = entry["test"]
-            print(f"{name}: constants {entry['constants']['values']}; test grid closed/exact "
-                  f"min {t['min']:.3g}, median {t['median']:.3g}, max {t['max']:.3g} (n={t['n']})")
+            print(f"{name}: constants {entry['constants']['values']}; test design closed/exact "
+                  f"min {t['min']:.3g}, median {t['median']:.3g}, 90th percentile {t['p90']:.3g}, max {t['max']:.3g} "
+                  f"(n={t['n']})")
         print(f"wrote {args.out}")
 
 
@@ -1049,6 +1072,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the calibration to FILE (without it, the JSON goes to stdout); use it with predict/"
                         "optimize --calibration FILE or SCALINGLAW_CALIBRATION=FILE")
     c.add_argument("--laws", default=None, help="comma-separated subset of the regression laws")
+    c.add_argument("--records", default=None,
+                   help="reuse the exact-engine results of a records file (refit the constants only)")
+    c.add_argument("--write-records", default=None,
+                   help="write the evaluated designs here (scalinglaw/data/calibration_records.json)")
+    c.add_argument("--workers", default=None, help="processes for the exact engine (default: serial)")
+    c.add_argument("--quick", action="store_true", help="tiny designs (16 + 8 problems per law): a smoke test")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=_cmd_calibrate)
 
