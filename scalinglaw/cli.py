@@ -301,6 +301,8 @@ def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
     print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
     print(_describe_problem(problem))
     print(_table(rows, "terms (they sum to the excess risk):"))
+    print(f"numerical error of the excess risk (estimate): {_fmt(result.error)}"
+          + ("" if result.error else " (every coordinate explicit: rounding only)"))
     print(f"largest stable gamma: {_fmt(result.max_stable_gamma)}")
     for note in result.notes:
         print(f"note: {note}")
