@@ -273,7 +273,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     rows = _risk_rows(result)
     print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
     print(_describe_problem(problem))
-    print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
+    kind = ("upper bound" if result.verified_bound
+            else "NOT a verified bound: real formats enter as idealised surrogates")
+    print(_table(rows, f"terms ({kind}; they sum to the excess risk):"))
     if result.effective_model_size is not None:
         print(_table([("effective model size", result.effective_model_size),
                       ("effective data size", result.effective_data_size),
