@@ -6,39 +6,43 @@ sketched problem is an :math:`M`-dimensional Gaussian regression (:mod:`scalingl
 risk under one-pass SGD depends on :math:`S` only through [derived, ``theory/deterministic-equivalent.md``]
 
 * the eigenvalue measure :math:`\sum_k\delta_{\mu_k}` of :math:`K`,
-* the initial-error measure :math:`\sum_k\mathbb E(u_k^\top v^*)^2\delta_{\mu_k}` in :math:`K`'s eigenbasis,
+* the initial-error measure :math:`\sum_k\mathbb E(u_k^\top v^*)^2\,\delta_{\mu_k}` in :math:`K`'s eigenbasis,
 * the approximation error :math:`\mathrm{Approx}(S)=\|P_{\ker SH^{1/2}}H^{1/2}w^*\|^2`.
 
 Their deterministic equivalents follow from one scalar fixed point, the renormalised ridge :math:`\kappa(z)`
 (Silverstein's equation for the sample covariance :math:`H^{1/2}S^\top SH^{1/2}` written in :math:`\kappa=-z/m`)
 [paper: Bach 2024, arXiv 2303.01372; Atanasov, Zavatone-Veth, Pehlevan 2024, arXiv 2405.00592; Paquette,
-Paquette, Xiao, Pennington 2024, arXiv 2405.15074 (proved for power-law random features)]:
+Paquette, Xiao, Pennington 2024, arXiv 2405.15074, proved there for power-law random features]:
 
 .. math::
 
-    z=-\kappa\Big(1-\frac{F(\kappa)}M\Big),\qquad F(\kappa)=\sum_i\frac{\lambda_i}{\lambda_i+\kappa},\qquad
-    \varrho_K(x)=\frac M\pi\,\mathrm{Im}\frac1{\kappa(x+i0)},\qquad
-    \frac{\varrho_\nu(x)}{x}=\frac{y}{\pi x^2}\sum_i\frac{\lambda_i^2s_i}{|\lambda_i+\kappa|^2},
+    z=-\kappa\Big(1-\frac{F(\kappa)}M\Big),\quad F(\kappa)=\sum_i\frac{\lambda_i}{\lambda_i+\kappa},\quad
+    \operatorname{tr}(K-z)^{-1}\asymp\frac M{\kappa(z)},\quad
+    b^\top(W-z)^{-1}b\asymp-\frac{\kappa}{z}F_s(\kappa),\quad F_s(\kappa)=\sum_i\frac{\lambda_is_i}{\lambda_i+\kappa},
 
-with :math:`\kappa=r-iy`, and :math:`\mathbb E_S\mathrm{Approx}\asymp\kappa_0F_s(\kappa_0)`, :math:`F(\kappa_0)=M`
-[derived]. The per-direction target second moment at eigenvalue :math:`x` is therefore
-:math:`s(x)=\frac{|\kappa|^2}{Mx^2}\sum_i\lambda_i^2s_i/|\lambda_i+\kappa|^2` [derived].
+(:math:`W=H^{1/2}S^\top SH^{1/2}`, :math:`b=H^{1/2}w^*`, :math:`s_i=\mathbb Ew_i^{*2}`), so
+:math:`\varrho_K(x)=\frac M\pi\mathrm{Im}\frac1{\kappa(x+i0)}`, the initial-error density is
+:math:`\frac1\pi\mathrm{Im}\frac{G(x+i0)}x` with :math:`G=-\frac\kappa zF_s`, and
+:math:`\mathbb E_S\mathrm{Approx}\asymp\kappa_0F_s(\kappa_0)` with :math:`F(\kappa_0)=M` (the residue of :math:`-G` at
+0) [derived].
 
-**Branch-free computation** [derived]. On the real :math:`z` axis, :math:`\mathrm{Im}\,z(\kappa)=0` with
-:math:`y>0` is exactly :math:`h(r,y)=\frac1M\sum_i\lambda_i^2/((\lambda_i+r)^2+y^2)=1`; :math:`h` decreases in
-:math:`y`, so :math:`y(r)` is unique and the real parameter :math:`r` traces the whole spectral curve with no
-branch to choose (Newton continuation in :math:`z` lands on wrong branches). The support in :math:`r` is where
-:math:`h(r,0)>1`: a lower bulk edge :math:`r_e>0`, a top edge :math:`r_L<-\lambda_1`, and gaps between poles
-:math:`-\lambda_u` found by convexity of :math:`h(\cdot,0)` between poles. On each component the map
-:math:`r\mapsto x=\mathrm{Re}\,z` is monotone, :math:`dx/dr=|z'|^2/\mathrm{Re}\,z'` (since :math:`\mathrm{Im}\,z`
-stays 0); masses are integrated in :math:`r` by adaptive Gauss-Legendre panels, with the substitution
-:math:`r=r_{\rm edge}\pm Lu^2` at square-root edges.
+**Compressed rules by contour integration** [derived]. The exact engine needs, per block
+:math:`[x_{lo},x_{hi}]` of log-width :math:`\log\sqrt{10}` (as :func:`~scalinglaw.measure.spectrum_measure`), a
+:math:`p`-point Gauss rule of :math:`\varrho_K` and interpolatory signal weights. Their modified moments
+:math:`\int_{x_{lo}}^{x_{hi}}T_j(t(x))\varrho_K(x)dx` (Chebyshev :math:`T_j` on the block) are
+:math:`\frac1\pi\mathrm{Im}\int T_j(t(z))\frac M{\kappa(z)}dz` along the real segment, hence along any path from
+:math:`x_{lo}` to :math:`x_{hi}` through the upper half plane (Cauchy). In the variable :math:`\kappa` that path is any
+path below the spectral curve (:mod:`scalinglaw.sketch_curve`) between the two boundary points, and
 
-The result, :class:`SketchEquivalent`, holds the fine quadrature (nodes :math:`x_j`, masses :math:`n_j`, signal
-:math:`\nu_j=\sum_{k\in j}\rho_k`) and the identities it must satisfy (:math:`\sum n_j=M`,
-:math:`\sum n_jx_j=\operatorname{tr}H`, :math:`\sum n_jx_j^2=\sum\lambda_i^2+(\operatorname{tr}H)^2/M`,
-:math:`\sum x_j\nu_j+\mathrm{Approx}=\sum\lambda_is_i`) [derived]; :meth:`SketchEquivalent.measure` compresses it into
-a :class:`~scalinglaw.measure.SpectralMeasure` for the exact engine.
+.. math::
+
+    \int T_j\,\frac M\kappa\,dz=\int T_j(t(z(\kappa)))\,\frac M\kappa\,z'(\kappa)\,d\kappa,\qquad
+    z'(\kappa)=-1+\frac1M\sum_i\frac{\lambda_i^2}{(\lambda_i+\kappa)^2},
+
+is explicit: no fixed point is solved along the path, and away from the curve the integrand is smooth, so a few
+dozen Gauss-Legendre points per block give the moments to near machine precision. Only the block boundaries are
+points of the curve (one root :math:`y(r)` each). The Gauss rule follows from the modified moments by Gautschi's
+modified Chebyshev algorithm (stable on :math:`[-1,1]`), then Golub-Welsch.
 
 The equivalent is exact as :math:`M,d\to\infty`; at finite :math:`M` its relative gap to the average over sketches
 is :math:`O(1/M)` (checked numerically; ``theory/deterministic-equivalent.md``).
@@ -55,299 +59,125 @@ from scipy.linalg import eigh_tridiagonal
 
 from .errors import ParameterError
 from .measure import BLOCK_LAMBDA_RATIO, BLOCK_POINTS, FAST_RATE, SpectralMeasure
+from .sketch_curve import curve_points, edge_x, find_gaps, lower_edge, top_edge
 from .spectra import Spectrum
 from .spectral_sums import SpectralSums, gap_candidates, spectral_sums
 from .targets import Target
 
-__all__ = ["SketchEquivalent", "compress_measure", "sketch_equivalent"]
+__all__ = ["BlockRules", "SketchEquivalent", "gauss_from_chebyshev_moments", "sketch_equivalent"]
 
-#: Gauss-Legendre points per panel in r.
-PANEL_POINTS = 8
-#: Relative tolerance of the adaptive panels at refinement level 0 (divided by 100 per level).
-PANEL_TOL = 1e-8
-#: Deepest panel bisection.
-MAX_DEPTH = 48
-
-
-# ---------------------------------------------------------------------------------------------- the curve
-@dataclass
-class _Curve:
-    """Evaluations of the spectral curve at parameters ``r`` (one entry per point)."""
-
-    r: np.ndarray
-    y: np.ndarray
-    x: np.ndarray
-    density: np.ndarray  # varrho_K(x) |dx/dr|
-    per_signal: np.ndarray  # s(x), per-direction target second moment
+#: Samples of the curve per decade of |r| (block boundaries are chosen among them).
+SAMPLES_PER_DECADE = 40
+#: Path margin below the curve as a fraction of a block's width in r, and the path's segments per block.
+PATH_DEPTH = 0.12
+PATH_SEGMENTS = 8
 
 
-def _solve_y(ss: SpectralSums, M: float, r: np.ndarray, scale: float) -> np.ndarray:
-    r"""The root :math:`y>0` of :math:`h(r,y)=1` (0 where :math:`h(r,0^+)\le1`).
-
-    Two-sided Newton on a bracket :math:`[t_l,t_r]` of :math:`t=y^2` [derived]: :math:`g=1/h-1` is increasing and
-    concave in :math:`t` (Cauchy-Schwarz on :math:`h=\sum c_i/(d_i+t)`), so Newton in :math:`t` from the left end
-    never passes the root; :math:`\psi=\log h` against :math:`\log t` is exactly linear far from the spectrum and in
-    a dense bulk (:math:`h\propto t^{-1/2}`) and concave for one dominant pole, so Newton in :math:`\log t` from
-    the right end converges fast where the first is slow. Both ends move every iteration.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    n = r.size
-    tl = (1e-9 * np.maximum(np.abs(r), scale)) ** 2
-    tr = np.full(n, ss.square_sum / M * 1.0001)
-    pl, dl = _psi(ss, M, r, np.log(tl), derivative=True)
-    pr, dr = _psi(ss, M, r, np.log(tr), derivative=True)
-    out = np.zeros(n)
-    idx = np.nonzero(pl > 0)[0]  # inside the support: h(r, 0+) > 1
-    for _ in range(100):
-        if idx.size == 0:
+# ---------------------------------------------------------------------------------------------- Gauss rules
+def gauss_from_chebyshev_moments(moments: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""The ``p``-point Gauss rule on :math:`[-1,1]` of a positive measure from its Chebyshev moments
+    :math:`m_j=\int T_j\,d\mu`, :math:`j<2p` (Gautschi's modified Chebyshev algorithm, *Orthogonal Polynomials*,
+    2004, Alg. 2.1, with the monic Chebyshev polynomials as the reference) [paper]. Returns nodes and weights;
+    fewer nodes when the recurrence breaks down (a measure with fewer points of increase, to rounding)."""
+    n = int(p)
+    m = np.asarray(moments, dtype=np.float64)
+    # monic Chebyshev: pi_0 = 1, pi_k = 2^(1-k) T_k; pi_{k+1} = t pi_k - b_k pi_{k-1}, b_1 = 1/2, b_k = 1/4
+    nu = m.copy()
+    nu[1:] *= 2.0 ** (1 - np.arange(1, m.size))
+    b = np.full(2 * n, 0.25)
+    b[0], b[1] = 0.0, 0.5
+    alpha = np.zeros(n)
+    beta = np.zeros(n)
+    alpha[0] = nu[1] / nu[0]
+    beta[0] = nu[0]
+    sig_prev = np.zeros(2 * n)
+    sig = nu[: 2 * n].copy()
+    k_ok = 1
+    for k in range(1, n):
+        new = np.zeros(2 * n)
+        for ell in range(k, 2 * n - k):
+            new[ell] = sig[ell + 1] - alpha[k - 1] * sig[ell] - beta[k - 1] * sig_prev[ell] + b[ell] * sig[ell - 1]
+        if not new[k] > 1e-10 * abs(sig[k - 1]):
             break
-        a, b = tl[idx], tr[idx]
-        # left: g = exp(-psi) - 1, dg/dt = -exp(-psi) psi'(u) / t
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            gl = np.expm1(-pl[idx])
-            dgl = -np.exp(-pl[idx]) * dl[idx] / a
-            cl = a - gl / dgl
-            cr = b * np.exp(-pr[idx] / dr[idx])
-        cl = np.where(np.isfinite(cl) & (cl > a) & (cl < b), cl, np.sqrt(a * b))
-        cr = np.where(np.isfinite(cr) & (cr > a) & (cr < b), cr, np.sqrt(a * b))
-        cr = np.where(np.abs(cr - cl) <= 1e-15 * b, np.minimum(b, cr * (1 + 1e-14)), cr)
-        both = np.concatenate([cl, cr])
-        pb, db = _psi(ss, M, np.concatenate([r[idx], r[idx]]), np.log(both), derivative=True)
-        m = idx.size
-        for c, p_, d_ in ((cl, pb[:m], db[:m]), (cr, pb[m:], db[m:])):
-            inside = p_ > 0
-            tl[idx] = np.where(inside & (c > tl[idx]), c, tl[idx])
-            pl[idx] = np.where(inside & (c >= tl[idx]), p_, pl[idx])
-            dl[idx] = np.where(inside & (c >= tl[idx]), d_, dl[idx])
-            outside = ~inside
-            tr[idx] = np.where(outside & (c < tr[idx]), c, tr[idx])
-            pr[idx] = np.where(outside & (c <= tr[idx]), p_, pr[idx])
-            dr[idx] = np.where(outside & (c <= tr[idx]), d_, dr[idx])
-        conv = (tr[idx] - tl[idx] <= 2e-15 * tr[idx]) | (pl[idx] == 0) | (pr[idx] == 0)
-        done = idx[conv]
-        out[done] = np.sqrt(np.where(pl[done] == 0, tl[done], np.where(pr[done] == 0, tr[done],
-                                                                          0.5 * (tl[done] + tr[done]))))
-        idx = idx[~conv]
-    if idx.size:
-        out[idx] = np.sqrt(0.5 * (tl[idx] + tr[idx]))
+        alpha[k] = new[k + 1] / new[k] - sig[k] / sig[k - 1]
+        beta[k] = new[k] / sig[k - 1]
+        sig_prev, sig = sig, new
+        k_ok = k + 1
+    a_, b_ = alpha[:k_ok], beta[1:k_ok]
+    if k_ok == 1:
+        return np.array([a_[0]]), np.array([beta[0]])
+    t, V = eigh_tridiagonal(a_, np.sqrt(b_))
+    return t, beta[0] * V[0] ** 2
+
+
+def _chebyshev(t: np.ndarray, n: int) -> np.ndarray:
+    """T_0..T_{n-1} at (complex) t: shape (n,) + t.shape."""
+    out = np.empty((n,) + np.shape(t), dtype=np.result_type(t, np.float64))
+    out[0] = 1.0
+    if n > 1:
+        out[1] = t
+    for j in range(2, n):
+        out[j] = 2.0 * t * out[j - 1] - out[j - 2]
     return out
 
 
-def _psi(ss: SpectralSums, M: float, r: np.ndarray, u: np.ndarray, *, derivative: bool
-         ) -> tuple[np.ndarray, np.ndarray | None]:
-    r""":math:`\psi=\log h(r,y)` at :math:`y^2=t=e^u`, and :math:`d\psi/du=t\,h'(t)/h`. Head in real arithmetic;
-    tail through :math:`G=\kappa F_{\rm tail}`: :math:`Mh_{\rm tail}=-\mathrm{Im}\,G/y` and
-    :math:`d(Mh_{\rm tail})/dt=(\mathrm{Re}\,G'/y+\mathrm{Im}\,G/y^2)/(2y)`."""
-    t = np.exp(u)
-    y = np.sqrt(t)
-    A, B = ss.head_h(r, y)
-    dA = -B
-    if ss.has_tail or ss.far_trace:
-        kappa = r - 1j * y
-        Ft, _ = ss.tail_resolvent(kappa)
-        G = kappa * Ft
-        A = A - G.imag / y
-        if derivative:
-            Gp = ss.resolvent_derivative(kappa, tail_only=True)
-            dA = dA + (Gp.real / y + G.imag / t) / (2.0 * y)
-    psi = np.log(A / M)
-    if not derivative:
-        return psi, None
-    return psi, t * dA / A
-
-
-def _evaluate(ss: SpectralSums, M: float, r: np.ndarray, scale: float) -> _Curve:
-    """Solve the curve at ``r`` and compute x, the mass density in r and the per-direction signal."""
-    y = _solve_y(ss, M, r, scale)
-    A, X, S = ss.head_moduli(r, y)
-    kappa = r - 1j * y
-    if ss.has_tail or ss.far_trace:
-        Ft, Fst = ss.tail_resolvent(kappa)
-        kF = kappa * Ft
-        X = X + kF.real
-        pos = y > 0
-        S = S + np.where(pos, -(kappa * Fst).imag / np.where(pos, y, 1.0), 0.0)
-    x = -r + X / M
-    zp = -1.0 + ss.resolvent_derivative(kappa) / M
-    re = zp.real
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dxdr = np.abs(zp) ** 2 / np.abs(re)
-        mod2 = r * r + y * y
-        density = np.where(y > 0, (M / math.pi) * y / mod2 * dxdr, 0.0)
-        per_signal = np.where(y > 0, mod2 / (M * x * x) * S, 0.0)
-    return _Curve(r=r, y=y, x=x, density=density, per_signal=per_signal)
-
-
-# ---------------------------------------------------------------------------------------------- support
-def _hreal(ss: SpectralSums, M: float, r: np.ndarray) -> np.ndarray:
-    return ss.real_sum(r, 2, 2) / M
-
-
-def _find_edges(ss: SpectralSums, M: float) -> tuple[float, float, list[tuple[float, float]]]:
-    r"""Top edge :math:`r_L<-\lambda_1`, lower edge :math:`r_e>0` and the gaps :math:`(g^-,g^+)` of the support
-    of the spectral curve in :math:`r` [derived]."""
-    lam, c = ss.lam, ss.count
-    sq = ss.square_sum
-    # lower edge: h(r, 0) decreases on (0, inf) from d/M > 1 (or inf) to 0
-    hi = math.sqrt(sq / M) * 1.01
-    lo = hi
-    for _ in range(400):
-        lo *= 0.25
-        if _hreal(ss, M, np.array([lo]))[0] > 1.0:
-            break
-    else:
-        raise ParameterError("M", M, "be below d: the sketched covariance has no positive lower edge")
-
-    def f_low(t: float) -> float:
-        return float(_hreal(ss, M, np.array([math.exp(t)]))[0]) - 1.0
-
-    r_e = math.exp(optimize.brentq(f_low, math.log(lo), math.log(hi), xtol=1e-15, rtol=1e-15, maxiter=400))
-    # top edge: h increases on (-inf, -lambda_1)
-    l1 = float(lam[0])
-    t_lo = 0.5 * l1 * math.sqrt(c[0] / M)
-    t_hi = math.sqrt(sq / M) * 1.01 + t_lo
-
-    def f_top(t: float) -> float:
-        return float(_hreal(ss, M, np.array([-l1 - t]))[0]) - 1.0
-
-    r_L = -l1 - optimize.brentq(f_top, t_lo, t_hi, xtol=1e-16 * l1, rtol=1e-15, maxiter=400)
-    # gaps between the head's poles (convex h between consecutive poles)
-    U = gap_candidates(lam, c, M)
-    gaps: list[tuple[float, float]] = []
-    if U:
-        la, lb = lam[:U], lam[1 : U + 1]
-        width = la - lb
-
-        def rr(theta: np.ndarray) -> np.ndarray:
-            return -la + theta * width
-
-        a = np.zeros(U)
-        b = np.ones(U)
-        for _ in range(60):  # minimum: h'(r) = 0, h' increasing from -inf to +inf on the interval
-            m = 0.5 * (a + b)
-            up = ss.real_sum(rr(m), 2, 3) < 0  # h' = -(2/M) sum lam^2/(lam+r)^3 > 0
-            a, b = np.where(up, a, m), np.where(up, m, b)
-        tm = 0.5 * (a + b)
-        hmin = _hreal(ss, M, rr(tm))
-        has = np.nonzero(hmin < 1.0)[0]
-        if has.size:
-            la, lb, width, tm = la[has], lb[has], width[has], tm[has]
-
-            def rr2(theta: np.ndarray) -> np.ndarray:
-                return -la + theta * width
-
-            # left edge in (0, tm): h decreasing; right edge in (tm, 1): h increasing
-            a1, b1 = np.zeros(has.size), tm.copy()
-            a2, b2 = tm.copy(), np.ones(has.size)
-            for _ in range(60):
-                m1, m2 = 0.5 * (a1 + b1), 0.5 * (a2 + b2)
-                in1 = _hreal(ss, M, rr2(m1)) > 1.0
-                a1, b1 = np.where(in1, m1, a1), np.where(in1, b1, m1)
-                in2 = _hreal(ss, M, rr2(m2)) > 1.0
-                a2, b2 = np.where(in2, a2, m2), np.where(in2, m2, b2)
-            g_lo, g_hi = rr2(0.5 * (a1 + b1)), rr2(0.5 * (a2 + b2))
-            gaps = [(float(u), float(v)) for u, v in zip(g_lo, g_hi, strict=True)]
-    return r_L, r_e, gaps
-
-
-# ---------------------------------------------------------------------------------------------- quadrature
-def _gauss_legendre(p: int) -> tuple[np.ndarray, np.ndarray]:
-    t, w = np.polynomial.legendre.leggauss(p)
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    t, w = np.polynomial.legendre.leggauss(n)
     return 0.5 * (t + 1.0), 0.5 * w
 
 
-@dataclass
-class _Panel:
-    a: float
-    b: float
-    edge: int  # -1: square-root edge at a; +1: at b; 0: none; 2: both
-    depth: int = 0
+# ---------------------------------------------------------------------------------------------- integrands
+def _integrands(ss: SpectralSums, M: float, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":math:`z(\kappa)`, and per :math:`d\kappa`: :math:`\frac M\kappa z'` (eigenvalues) and
+    :math:`-\frac{\kappa F_s}{z^2}z'` (initial error)."""
+    F, Fs, D = ss.resolvents(kappa)
+    z = -kappa * (1.0 - F / M)
+    zp = -1.0 + D / M
+    return z, M * zp / kappa, -kappa * Fs * zp / (z * z)
 
 
-def _panel_points(panels: list[_Panel], p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes in r and weights (Jacobian included) of the p-point rule on each panel (rows)."""
-    u, w = _gauss_legendre(p)
-    a = np.array([q.a for q in panels])[:, None]
-    b = np.array([q.b for q in panels])[:, None]
-    e = np.array([q.edge for q in panels])[:, None]
-    L = b - a
-    # edge at a: r = a + L u^2; at b: r = b - L (1-u)^2; both: r = a + L (3u^2 - 2u^3)... use symmetric sine map
-    r = np.where(e == -1, a + L * u * u, np.where(e == 1, b - L * (1 - u) ** 2,
-                 np.where(e == 2, a + L * 0.5 * (1 - np.cos(math.pi * u)), a + L * u)))
-    jac = np.where(e == -1, 2 * L * u, np.where(e == 1, 2 * L * (1 - u),
-                   np.where(e == 2, L * 0.5 * math.pi * np.sin(math.pi * u), L + 0 * u)))
-    return r, jac * w
+def _singular_distance(ss: SpectralSums, kappa: np.ndarray, kappa0: float) -> np.ndarray:
+    r"""Distance from :math:`\kappa` to the integrands' singularities: the poles :math:`-\lambda_i`, 0, and
+    :math:`\kappa_0` (where :math:`z=0`)."""
+    kappa = np.asarray(kappa, dtype=np.complex128)
+    d = np.minimum(np.abs(kappa), np.abs(kappa - kappa0))
+    for i in range(0, ss.lam.size, 4096):
+        d = np.minimum(d, np.min(np.abs(kappa[:, None] + ss.lam[i:i + 4096]), axis=1))
+    top = float(ss.node_lam[0]) if ss.has_tail else (ss.far_top if ss.far_trace else 0.0)
+    if top > 0:  # the tail's poles fill [-top, 0]
+        r, y = kappa.real, np.abs(kappa.imag)
+        seg = np.where(r >= 0, np.abs(kappa), np.where(r <= -top, np.abs(kappa + top), y))
+        d = np.minimum(d, seg)
+    return d
 
 
-def _split(q: _Panel) -> tuple[_Panel, _Panel]:
-    m = 0.5 * (q.a + q.b)
-    left_edge = -1 if q.edge in (-1, 2) else 0
-    right_edge = 1 if q.edge in (1, 2) else 0
-    return _Panel(q.a, m, left_edge, q.depth + 1), _Panel(m, q.b, right_edge, q.depth + 1)
+@dataclass(frozen=True)
+class _Boundary:
+    """A block boundary: a point of the curve (``y > 0``) or of the real axis outside the support (``y = 0``)."""
+
+    r: float
+    y: float
+    x: float
+
+    @property
+    def kappa(self) -> complex:
+        return complex(self.r, -self.y)
 
 
-def _integrate(ss: SpectralSums, M: float, panels: list[_Panel], scale: float, tol: float
-               ) -> tuple[list[_Curve], list[np.ndarray], float]:
-    """Adaptive panels: a panel is accepted when its p-point masses (count and signal) agree with its two
-    halves' within ``tol`` relative (or a floor); returns the accepted halves' curves and weights and the summed
-    error indicator of the mass."""
-    p = PANEL_POINTS
-    curves: list[_Curve] = []
-    weights: list[np.ndarray] = []
-    err_total = 0.0
-    floor_n = 1e-14 * M
-    floor_s = 1e-14 * ss.signal_total
+@dataclass(frozen=True)
+class BlockRules:
+    r"""The compressed equivalent: nodes, masses (eigenvalue counts) and signal weights (initial-error mass
+    :math:`\sum_k\mathbb E(u_k^\top v^*)^2` per node), with diagnostics."""
 
-    def evaluate(ps: list[_Panel]) -> tuple[_Curve, np.ndarray]:
-        r, w = _panel_points(ps, p)
-        cv = _evaluate(ss, M, r.ravel(), scale)
-        return cv, w
-
-    cv, w = evaluate(panels)
-    n_whole = (cv.density.reshape(w.shape) * w).sum(axis=1)
-    s_whole = (cv.density.reshape(w.shape) * cv.per_signal.reshape(w.shape) * w).sum(axis=1)
-    while panels:
-        halves = [h for q in panels for h in _split(q)]
-        cvh, wh = evaluate(halves)
-        dens = cvh.density.reshape(wh.shape)
-        nh = (dens * wh).sum(axis=1)
-        sh = (dens * cvh.per_signal.reshape(wh.shape) * wh).sum(axis=1)
-        n2 = nh[0::2] + nh[1::2]
-        s2 = sh[0::2] + sh[1::2]
-        en = np.abs(n2 - n_whole)
-        es = np.abs(s2 - s_whole)
-        depth = np.array([q.depth for q in panels])
-        ok = ((en <= np.maximum(tol * np.abs(n2), floor_n)) & (es <= np.maximum(tol * np.abs(s2), floor_s))) | (
-            depth >= MAX_DEPTH)
-        keep = np.repeat(ok, 2)
-        if np.any(keep):
-            sel = np.nonzero(keep)[0]
-            rows = np.repeat(sel * p, p) + np.tile(np.arange(p), sel.size)
-            curves.append(_Curve(r=cvh.r[rows], y=cvh.y[rows], x=cvh.x[rows], density=cvh.density[rows],
-                                 per_signal=cvh.per_signal[rows]))
-            weights.append(wh[sel].ravel())
-            err_total += float(en[ok].sum())
-        nxt = np.nonzero(~keep)[0]
-        panels = [halves[i] for i in nxt]
-        n_whole, s_whole = nh[nxt], sh[nxt]
-    return curves, weights, err_total
+    x: np.ndarray
+    mass: np.ndarray
+    signal: np.ndarray
+    blocks: int
+    path_points: int
+    bernstein: float
 
 
-def _breakpoints(ss: SpectralSums, M: float, r_e: float, U: int) -> np.ndarray:
-    r"""Interior breakpoints in :math:`r`: the head's poles up to index :math:`4U+8`, then poles at
-    geometrically spaced indices down to :math:`\lambda\approx r_e/100`, and 0."""
-    lam = ss.lam
-    n_all = min(lam.size, 4 * U + 8)
-    pts = list(-lam[:n_all])
-    levels = np.concatenate([lam[n_all:], ss.node_lam]) if ss.has_tail else lam[n_all:]
-    if levels.size:
-        idx = np.unique(np.round(np.geomspace(1, levels.size, max(2, int(4 * math.log2(levels.size + 1))))) - 1)
-        sel = levels[idx.astype(int)]
-        pts += list(-sel[sel > 1e-2 * r_e])
-    pts.append(0.0)
-    return np.unique(np.array(pts))
-
-
+# ---------------------------------------------------------------------------------------------- the equivalent
 @dataclass(frozen=True)
 class SketchEquivalent:
     r"""The deterministic equivalent of a Gaussian sketch of size :math:`M` of ``spectrum`` with ``target``.
@@ -360,38 +190,38 @@ class SketchEquivalent:
         The renormalised ridge at :math:`z=0`: :math:`F(\kappa_0)=M`.
     approximation : float
         :math:`\mathbb E_S\mathrm{Approx}\asymp\kappa_0F_s(\kappa_0)`.
-    x, mass, signal : ndarray
-        The fine quadrature (descending :math:`x`): eigenvalue nodes of :math:`K`, their masses (number of
-        eigenvalues) and signal :math:`\sum_k\mathbb E(u_k^\top v^*)^2` over the cell.
-    components : tuple
-        ``(x_low, x_high, mass)`` of each connected component of the support.
-    identities : dict
-        Relative residuals of the identities in the module docstring (quadrature accuracy).
-    quadrature_error : float
-        Summed error indicator of the adaptive panels on the mass (absolute, eigenvalue count).
+    r_top, r_low : float
+        The support's edges in :math:`r` (:mod:`scalinglaw.sketch_curve`); ``x_top``, ``x_low`` their
+        eigenvalues.
+    samples : tuple of ndarray
+        ``(r, y, x)`` along the real :math:`r` line (curve points and, outside the support, real points), with
+        :math:`x` decreasing: the candidates for block boundaries and the depth check of the paths.
     sums : SpectralSums
-        The resolvent sums of :math:`H` (for :meth:`ridge`).
+        The resolvent sums of :math:`H`.
+    level : int
+        Refinement level of the sums.
     """
 
     M: int
     kappa0: float
     approximation: float
-    x: np.ndarray = field(repr=False)
-    mass: np.ndarray = field(repr=False)
-    signal: np.ndarray = field(repr=False)
-    components: tuple[tuple[float, float, float], ...] = field(repr=False)
-    identities: dict[str, float] = field(default_factory=dict)
-    quadrature_error: float = 0.0
-    sums: SpectralSums | None = field(default=None, repr=False, compare=False)
+    r_top: float
+    r_low: float
+    x_top: float
+    x_low: float
+    samples: tuple[np.ndarray, np.ndarray, np.ndarray] = field(repr=False)
+    sums: SpectralSums = field(repr=False)
+    level: int = 0
+    top_mean: float = 0.0
 
     # ------------------------------------------------------------------------------------------ scalars
     def degrees_of_freedom(self, kappa: float) -> float:
-        r""":math:`F(\kappa)=\sum_i\lambda_i/(\lambda_i+\kappa)` at real :math:`\kappa>0`."""
-        assert self.sums is not None
+        r""":math:`F(\kappa)=\mathrm{df}_1(\kappa)=\sum_i\lambda_i/(\lambda_i+\kappa)` at real :math:`\kappa>0`."""
         return float(self.sums.real_sum(np.array([float(kappa)]), 1, 1)[0])
 
     def ridge(self, eps: float) -> float:
-        r""":math:`\kappa_\epsilon>0` solving :math:`\kappa(1-F(\kappa)/M)=\epsilon` (:math:`\kappa_0` at 0)."""
+        r""":math:`\kappa_\epsilon>0` solving :math:`\kappa(1-F(\kappa)/M)=\epsilon` (:math:`\kappa_0` at 0): the
+        equivalent of additive noise :math:`\epsilon` on the sketched features (:math:`z=-\epsilon`)."""
         if eps <= 0:
             return self.kappa0
 
@@ -400,124 +230,218 @@ class SketchEquivalent:
             return k * (1.0 - self.degrees_of_freedom(k) / self.M) - eps
 
         lo = math.log(self.kappa0)
-        hi = math.log(max(self.kappa0, eps) * 2.0 + 1e-300)
+        hi = math.log(max(self.kappa0, eps) * 2.0)
         while f(hi) < 0:
             hi += 1.0
         return math.exp(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=1e-14, maxiter=400))
 
     def effective_model_size(self, eps: float) -> float:
-        r""":math:`\mathrm{df}_1(\kappa_\epsilon)=` the equivalent of :math:`\sum_k\mu_k/(\mu_k+\epsilon)`
-        [derived], divided by the top direction's :math:`\bar\mu_1/(\bar\mu_1+\epsilon)` (SPEC §5.5's
-        normalisation; :math:`\bar\mu_1` the mean of the top component)."""
+        r"""SPEC §5.5's :math:`M_{\rm eff}=\sum_ks_k/\max_ks_k`, :math:`s_k=\mu_k/(\mu_k+\epsilon)`, for additive
+        data noise :math:`\epsilon`: :math:`\sum_k\mu_k/(\mu_k+\epsilon)\asymp\mathrm{df}_1(\kappa_\epsilon)`
+        [derived: the equivalent of :math:`M(1-m(-\epsilon))`], divided by :math:`\bar\mu_1/(\bar\mu_1+\epsilon)`
+        with :math:`\bar\mu_1` the mean of the top component of the support."""
         if eps <= 0:
             return float(self.M)
-        top = self.top_mean()
+        top = self.top_mean
         return self.degrees_of_freedom(self.ridge(eps)) * (top + eps) / top
 
-    def top_mean(self) -> float:
-        """Mean eigenvalue of the top connected component of the support."""
-        lo, hi, _ = self.components[0]
-        sel = (self.x >= lo) & (self.x <= hi)
-        return float((self.x[sel] * self.mass[sel]).sum() / self.mass[sel].sum())
+    # ------------------------------------------------------------------------------------------ rules
+    def _boundaries(self, ratio: float, fast_rate: float) -> list[_Boundary]:
+        """Boundaries from the top (outside the support) down to below the lower edge, log-width about
+        ``log ratio`` in x (a quarter of it where ``fast_rate * x > FAST_RATE``)."""
+        r, y, x = self.samples
+        out = [_Boundary(float(r[0]), float(y[0]), float(x[0]))]
+        i = 0
+        last = r.size - 1
+        while i < last:
+            cur = x[i]
+            step = ratio ** (0.25 if fast_rate * cur > FAST_RATE else 1.0)
+            want = cur / step
+            j = i + 1 + int(np.argmin(np.abs(np.log(np.maximum(x[i + 1:], 1e-300)) - math.log(want))))
+            if last - j <= 1:
+                j = last
+            out.append(_Boundary(float(r[j]), float(y[j]), float(x[j])))
+            i = j
+        return out
 
-    # ------------------------------------------------------------------------------------------ measure
+    def block_rules(self, *, fast_rate: float = 0.0, level: int = 0, points: int = BLOCK_POINTS) -> BlockRules:
+        r"""Gauss rules of :math:`\varrho_K` per block with interpolatory signal weights (module docstring).
+
+        ``level`` halves the blocks' log-width and doubles the path points per level (refinement for error
+        estimates); blocks where ``fast_rate * x > FAST_RATE`` are four times narrower in log-width."""
+        ratio = BLOCK_LAMBDA_RATIO ** (0.5**level)
+        bounds = self._boundaries(ratio, fast_rate)
+        ss, M = self.sums, self.M
+        r_s, y_s, _ = self.samples
+        paths, meta = [], []
+        for A, B in zip(bounds[:-1], bounds[1:], strict=True):
+            inner = (r_s > A.r) & (r_s < B.r)
+            kap, w = _path(ss, self.kappa0, A, B, r_s[inner], y_s[inner], 2.0**level)
+            paths.append((kap, w))
+            meta.append((A, B))
+        kap_all = np.concatenate([k for k, _ in paths])
+        z, fm, fs = _integrands(ss, M, kap_all)
+        xs, ns, sg = [], [], []
+        start = 0
+        bern = 1.0
+        for (kap, w), (A, B) in zip(paths, meta, strict=True):
+            sl = slice(start, start + kap.size)
+            start += kap.size
+            x_hi, x_lo = A.x, B.x
+            c, h = 0.5 * (x_hi + x_lo), 0.5 * (x_hi - x_lo)
+            t = (z[sl] - c) / h
+            rho = np.abs(t + np.sqrt(t - 1.0) * np.sqrt(t + 1.0))
+            bern = max(bern, float(np.max(np.maximum(rho, 1.0 / rho))))
+            T = _chebyshev(t, 2 * points)
+            # the path runs from x_hi to x_lo: the integral over [x_lo, x_hi] is minus it
+            mom = -(T * (fm[sl] * w)).sum(axis=1).imag / math.pi
+            smom = -(T[:points] * (fs[sl] * w)).sum(axis=1).imag / math.pi
+            if not mom[0] > 1e-14 * M:
+                continue
+            tq, wq = gauss_from_chebyshev_moments(mom, points)
+            while tq.size > 1 and not (np.all(wq > 0) and np.all(np.abs(tq) <= 1.0)):
+                tq, wq = gauss_from_chebyshev_moments(mom, tq.size - 1)
+            V = _chebyshev(tq, tq.size).real
+            sq = np.linalg.solve(V, smom[: tq.size])
+            xs.append(np.clip(c + h * tq, x_lo, x_hi))
+            ns.append(wq)
+            sg.append(sq)
+        x = np.concatenate(xs)
+        mass = np.concatenate(ns)
+        order = np.argsort(-x)
+        x, mass = x[order], mass[order]
+        signal = np.concatenate(sg)[order]
+        return BlockRules(x=x, mass=mass, signal=signal, blocks=len(meta), path_points=int(kap_all.size),
+                          bernstein=bern)
+
     def measure(self, sigma2: float, *, fast_rate: float = 0.0, level: int = 0) -> SpectralMeasure:
-        r"""The equivalent as the exact engine's input: nodes :math:`x`, multiplicities, per-direction target
-        second moments, label noise :math:`\sigma^2+\mathrm{Approx}` and the ``sketch_approximation`` offset.
-
-        ``fast_rate`` is the largest step times the data quantizer's rate scale: nodes with
-        ``fast_rate * x > FAST_RATE`` stay as computed; the others are compressed per log-width block
-        (:func:`compress_measure`).
-        """
-        x, n, s = compress_measure(self.x, self.mass, self.signal, fast_rate=fast_rate, level=level)
+        r"""The equivalent as the exact engine's input: nodes :math:`x_q`, multiplicities :math:`n_q`,
+        per-direction target second moments :math:`\nu_q/n_q`, label noise :math:`\sigma^2+\mathrm{Approx}` and the
+        ``sketch_approximation`` offset (:meth:`block_rules`)."""
+        rules = self.block_rules(fast_rate=fast_rate, level=level)
         notes = (
-            f"deterministic equivalent of the sketch (M={self.M}): {self.x.size} quadrature nodes compressed to "
-            f"{x.size}; renormalised ridge kappa0={self.kappa0:.6g}",
+            f"deterministic equivalent of the sketch (M={self.M}): {rules.x.size} nodes in {rules.blocks} blocks "
+            f"(Gauss rules from contour moments, {rules.path_points} path points); kappa0={self.kappa0:.6g}",
         )
         return SpectralMeasure(
-            mu=x, weight=n, target_sq=s / n, sigma2=float(sigma2) + self.approximation, target=None,
+            mu=rules.x, weight=rules.mass, target_sq=rules.signal / rules.mass,
+            sigma2=float(sigma2) + self.approximation, target=None,
             excess_offset={"sketch_approximation": self.approximation}, notes=notes, compressed=True,
         )
 
-
-def _lanczos_gauss(t: np.ndarray, w: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """The p-point Gauss rule of the discrete measure sum_j w_j delta_{t_j} (Lanczos with reorthogonalisation,
-    then Golub-Welsch)."""
-    q = np.sqrt(w / w.sum())
-    Q = np.zeros((p, t.size))
-    alpha = np.zeros(p)
-    beta = np.zeros(max(p - 1, 0))
-    v = q
-    for k in range(p):
-        Q[k] = v
-        u = t * v
-        alpha[k] = u @ v
-        u = u - alpha[k] * v - (beta[k - 1] * Q[k - 1] if k else 0.0)
-        u -= Q[: k + 1].T @ (Q[: k + 1] @ u)
-        if k < p - 1:
-            beta[k] = np.linalg.norm(u)
-            v = u / beta[k]
-    nodes, V = eigh_tridiagonal(alpha, beta)
-    return nodes, w.sum() * V[0] ** 2
+    def identities(self, rules: BlockRules) -> dict[str, float]:
+        r"""Relative residuals of :math:`\sum n=M`, :math:`\sum nx=\operatorname{tr}H`,
+        :math:`\sum nx^2=\sum\lambda_i^2+(\operatorname{tr}H)^2/M` and :math:`\sum x\nu+\mathrm{Approx}=\sum\lambda_is_i`
+        [derived; the first three are exact for the equivalent]."""
+        ss = self.sums
+        tr = ss.trace
+        return {
+            "count": float(rules.mass.sum()) / self.M - 1.0,
+            "trace": float(rules.x @ rules.mass) / tr - 1.0,
+            "second_moment": float((rules.x**2) @ rules.mass) / (ss.square_sum + tr * tr / self.M) - 1.0,
+            "signal": (float(rules.x @ rules.signal) + self.approximation) / ss.signal_total - 1.0,
+        }
 
 
-def compress_measure(x: np.ndarray, n: np.ndarray, s: np.ndarray, *, fast_rate: float = 0.0, level: int = 0,
-                     points: int = BLOCK_POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Compress a fine discrete measure :math:`\sum_jn_j\delta_{x_j}` with signal weights :math:`\nu_j` [derived].
+def _points_for(ratio: np.ndarray, scale: float) -> np.ndarray:
+    r"""Gauss-Legendre points for a segment whose nearest singularity lies ``ratio`` times its half-length away:
+    the error falls like :math:`\rho^{-2n}`, :math:`\rho=\text{ratio}+\sqrt{1+\text{ratio}^2}`; aim at
+    :math:`10^{-15}` (times ``scale`` more points for refinement)."""
+    rho = ratio + np.sqrt(1.0 + ratio * ratio)
+    n = np.ceil(scale * 17.0 / np.log10(np.maximum(rho, 1.0 + 1e-3)))
+    return np.clip(n, 4, int(64 * scale)).astype(int)
 
-    Blocks of log-width :math:`\log\sqrt{10}\,2^{-\text{level}}` in :math:`x` (below the fast nodes,
-    ``fast_rate * x > FAST_RATE``, which stay) are replaced by the ``points``-point Gauss rule of
-    :math:`\sum n_j\delta_{x_j}` (exact for polynomials of degree :math:`2p-1` in :math:`x`: count, trace and
-    :math:`\sum nx^2` are kept) and the signal by the interpolatory weights at its nodes
-    :math:`\nu_q=\sum_j\nu_j\ell_q(x_j)` (exact to degree :math:`p-1`). A block whose interpolatory signal is not
-    positive stays uncompressed.
 
-    Returns nodes, masses and signal weights (descending nodes).
-    """
-    order = np.argsort(-x)
-    x, n, s = x[order], n[order], s[order]
-    keep = n > 0
-    x, n, s = x[keep], n[keep], s[keep]
-    fast = fast_rate * x > FAST_RATE
-    xs, ns, ss = [x[fast]], [n[fast]], [s[fast]]
-    rest = ~fast
-    xr, nr, sr = x[rest], n[rest], s[rest]
-    if xr.size:
-        width = math.log(BLOCK_LAMBDA_RATIO) * 0.5**level
-        top = math.log(xr[0]) + 1e-12
-        block = np.floor((top - np.log(xr)) / width).astype(np.int64)
-        starts = np.nonzero(np.diff(np.concatenate([[-1], block])))[0]
-        ends = np.append(starts[1:], xr.size)
-        for i0, i1 in zip(starts, ends, strict=True):
-            bx, bn, bs = xr[i0:i1], nr[i0:i1], sr[i0:i1]
-            if bx.size <= points:
-                xs.append(bx)
-                ns.append(bn)
-                ss.append(bs)
-                continue
-            lo, hi = bx[-1], bx[0]
-            c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
-            t = (bx - c) / h
-            tq, wq = _lanczos_gauss(t, bn, points)
-            # interpolatory signal weights: nu_q = sum_j nu_j l_q(t_j)
-            diff = t[:, None] - tq[None, :]
-            lag = np.ones((t.size, points))
-            for m in range(points):
-                others = [k for k in range(points) if k != m]
-                lag[:, m] = np.prod(diff[:, others], axis=1) / np.prod(tq[m] - tq[others])
-            sq = bs @ lag
-            if np.all(sq > 0) and np.all(wq > 0):
-                xs.append(c + h * tq[::-1])
-                ns.append(wq[::-1])
-                ss.append(sq[::-1])
-            else:
-                xs.append(bx)
-                ns.append(bn)
-                ss.append(bs)
-    return np.concatenate(xs), np.concatenate(ns), np.concatenate(ss)
+def _path(ss: SpectralSums, kappa0: float, A: _Boundary, B: _Boundary, r_in: np.ndarray, y_in: np.ndarray,
+          scale: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Points and weights (:math:`d\kappa`) of a path below the curve from :math:`\kappa_A` to :math:`\kappa_B`.
+
+    The path drops vertically from :math:`\kappa_A`, follows a polyline of ``PATH_SEGMENTS`` equal segments in
+    :math:`r`, each vertex at depth :math:`1.2\max y+0.12\,\Delta r` (the maximum over the sampled curve points
+    ``(r_in, y_in)`` between its neighbours; :math:`\Delta r` the block's width: below the curve, close enough that
+    :math:`z` stays near the block), and rises vertically into :math:`\kappa_B`. Vertical
+    legs are graded towards their ends (:math:`t=d(e^\sigma-1)`, :math:`d` the distance to the nearest
+    singularity); each piece gets the Gauss-Legendre points its distance to the singularities asks for
+    (:func:`_points_for`)."""
+    rv = np.linspace(A.r, B.r, PATH_SEGMENTS + 1)
+    rs = np.concatenate([[A.r], r_in, [B.r]])
+    ys = np.concatenate([[A.y], y_in, [B.y]])
+    # depth at each vertex: above every sampled curve point between its neighbours, plus a margin
+    lo = np.searchsorted(rs, np.concatenate([[rv[0]], rv[:-1]]), side="left")
+    hi = np.searchsorted(rs, np.concatenate([rv[1:], [rv[-1]]]), side="right")
+    ywin = np.array([ys[i:j].max() if j > i else 0.0 for i, j in zip(lo, hi, strict=True)])
+    Y = 1.2 * ywin + PATH_DEPTH * (B.r - A.r)
+    out_k, out_w = [], []
+    kA, kB = A.kappa, B.kappa
+    dA, dB = _singular_distance(ss, np.array([kA, kB]), kappa0)
+    for k0, d0, depth, sign in ((kA, dA, Y[0], 1.0), (kB, dB, Y[-1], -1.0)):
+        length = depth + k0.imag  # from Im = -y down to Im = -depth
+        if length <= 0:
+            continue
+        d0 = max(float(d0), 1e-300)
+        smax = math.log1p(length / d0)
+        u, wu = _gauss_legendre(int(math.ceil(scale * (8 + 4 * smax))))
+        sgm = smax * u
+        t = d0 * np.expm1(sgm)
+        dt = d0 * np.exp(sgm) * smax * wu
+        out_k.append(k0 - 1j * t)
+        out_w.append(sign * (-1j) * dt)  # down from A (+), up into B (reversed: -)
+    verts = rv - 1j * Y
+    mids = 0.5 * (verts[:-1] + verts[1:])
+    dist = _singular_distance(ss, np.concatenate([verts, mids]), kappa0)
+    dseg = np.minimum(np.minimum(dist[: verts.size - 1], dist[1 : verts.size]), dist[verts.size :])
+    half = 0.5 * np.abs(np.diff(verts))
+    counts = _points_for(dseg / np.maximum(half, 1e-300), scale)
+    for n in np.unique(counts):
+        sel = np.nonzero(counts == n)[0]
+        u, wu = _gauss_legendre(int(n))
+        p0, p1 = verts[sel, None], verts[sel + 1, None]
+        out_k.append((p0 + (p1 - p0) * u).ravel())
+        out_w.append(((p1 - p0) * wu).ravel())
+    return np.concatenate(out_k), np.concatenate(out_w)
 
 
 # ---------------------------------------------------------------------------------------------- builder
+def _samples(ss: SpectralSums, M: float, r_top: float, r_low: float, kappa0: float, x_low: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points along the real r line: above the top edge, through the support (log-spaced in |r|, then linear
+    around 0, plus the head's poles), and below the lower edge down to x_low / 2; x decreasing."""
+    decades = max(1.0, math.log10(abs(r_top) / (1e-3 * r_low)))
+    neg = -np.geomspace(abs(r_top), 1e-3 * r_low, max(8, int(SAMPLES_PER_DECADE * decades)))
+    mid = np.linspace(-1e-3 * r_low, r_low, 12)[1:-1]
+    # the head's poles where components may be separated or barely merged: the curve peaks there
+    poles = -ss.lam[: min(ss.lam.size, 4 * gap_candidates(ss.lam, ss.count, M) + 8)]
+    inside = np.unique(np.concatenate([neg[1:], mid, poles]))
+    cv = curve_points(ss, M, inside, r_low)
+    # real points outside: above the top edge and between the lower edge and kappa0
+    top = r_top - 0.05 * abs(r_top)
+    below = np.geomspace(r_low, kappa0, 64)[1:-1]
+    xb = edge_x(ss, M, below)
+    k = int(np.argmin(np.abs(np.log(np.maximum(xb, 1e-300)) - math.log(x_low / 2.0))))
+    r = np.concatenate([[top], inside, [below[k]]])
+    y = np.concatenate([[0.0], cv.y, [0.0]])
+    x = np.concatenate([edge_x(ss, M, np.array([top])), cv.x, [xb[k]]])
+    keep = np.concatenate([[True], np.diff(x) < 0])  # x strictly decreasing along r
+    return r[keep], y[keep], x[keep]
+
+
+def _top_component_mean(ss: SpectralSums, M: float, kappa0: float, r_top: float, x_top: float) -> float:
+    """Mean eigenvalue of the top connected component (its first moment by the contour of the module docstring,
+    up to the first gap); the top edge when the top is not separated."""
+    gaps = find_gaps(ss, M, count=1)
+    if not gaps:
+        return x_top
+    g = 0.5 * (gaps[0][0] + gaps[0][1])
+    A = _Boundary(r_top - 0.05 * abs(r_top), 0.0, float(edge_x(ss, M, np.array([r_top - 0.05 * abs(r_top)]))[0]))
+    B = _Boundary(g, 0.0, float(edge_x(ss, M, np.array([g]))[0]))
+    rr = np.linspace(A.r, B.r, 18)[1:-1]
+    kap, w = _path(ss, kappa0, A, B, rr, np.full(rr.size, 0.1 * (B.r - A.r)), 1.0)
+    z, fm, _ = _integrands(ss, M, kap)
+    m0 = -(fm * w).sum().imag / math.pi
+    m1 = -(z * fm * w).sum().imag / math.pi
+    return float(m1 / m0)
+
+
 def sketch_equivalent(spectrum: Spectrum, target: Target, M: int, *, level: int = 0) -> SketchEquivalent:
     r"""The deterministic equivalent of a Gaussian sketch of size ``M`` (see the module docstring).
 
@@ -528,13 +452,12 @@ def sketch_equivalent(spectrum: Spectrum, target: Target, M: int, *, level: int 
     M : int
         Sketch size.
     level : int
-        Refinement level: the spectrum's blocks and the panels' tolerance are refined (error estimates).
+        Refinement level of the resolvent sums (error estimates).
     """
     M = int(M)
     if not spectrum.d > M:
         raise ParameterError("M", M, f"be < d={spectrum.d:g} for the deterministic equivalent (K needs a kernel)")
     ss = spectral_sums(spectrum, target, M, level=level)
-    # renormalised ridge at z = 0
     hi = ss.trace / M
 
     def f0(t: float) -> float:
@@ -547,50 +470,9 @@ def sketch_equivalent(spectrum: Spectrum, target: Target, M: int, *, level: int 
             break
     kappa0 = math.exp(optimize.brentq(f0, math.log(lo), math.log(hi), xtol=1e-15, rtol=1e-15, maxiter=400))
     approx = kappa0 * float(ss.real_sum(np.array([kappa0]), 1, 1, signal=True)[0])
-    r_L, r_e, gaps = _find_edges(ss, M)
-    U = gap_candidates(ss.lam, ss.count, M)
-    bps = _breakpoints(ss, M, r_e, U)
-    bounds = [r_L] + [v for g in gaps for v in g] + [r_e]
-    panels: list[_Panel] = []
-    comps_r = [(bounds[2 * k], bounds[2 * k + 1]) for k in range(len(bounds) // 2)]
-    for a, b in comps_r:
-        inner = bps[(bps > a) & (bps < b)]
-        pts = np.concatenate([[a], inner, [b]])
-        for i in range(pts.size - 1):
-            edge = (-1 if i == 0 else 0) + (1 if i == pts.size - 2 else 0)
-            if i == 0 and i == pts.size - 2:
-                edge = 2
-            panels.append(_Panel(float(pts[i]), float(pts[i + 1]), edge))
-    tol = PANEL_TOL * 0.01**level
-    curves, weights, qerr = _integrate(ss, M, panels, max(r_e, 1e-300), tol)
-    x = np.concatenate([c.x for c in curves])
-    w = np.concatenate(weights)
-    dens = np.concatenate([c.density for c in curves])
-    per = np.concatenate([c.per_signal for c in curves])
-    mass = dens * w
-    signal = mass * per
-    order = np.argsort(-x)
-    x, mass, signal = x[order], mass[order], signal[order]
-    # components in x (r decreasing <-> x increasing)
-    comps = []
-    edges_x = _edge_x(ss, M, [v for ab in comps_r for v in ab])
-    for k, (a, b) in enumerate(comps_r):
-        x_hi, x_lo = edges_x[2 * k], edges_x[2 * k + 1]
-        sel = (x >= x_lo) & (x <= x_hi)
-        comps.append((x_lo, x_hi, float(mass[sel].sum())))
-    comps.sort(key=lambda c: -c[1])
-    tr = ss.trace
-    identities = {
-        "count": float(mass.sum()) / M - 1.0,
-        "trace": float(x @ mass) / tr - 1.0,
-        "second_moment": float((x * x) @ mass) / (ss.square_sum + tr * tr / M) - 1.0,
-        "signal": (float(x @ signal) + approx) / ss.signal_total - 1.0,
-    }
-    return SketchEquivalent(M=M, kappa0=kappa0, approximation=approx, x=x, mass=mass, signal=signal,
-                            components=tuple(comps), identities=identities, quadrature_error=qerr, sums=ss)
-
-
-def _edge_x(ss: SpectralSums, M: float, r: list[float]) -> list[float]:
-    r""":math:`x=z(r)` at real edges (:math:`y=0`): :math:`z=-r(1-F(r)/M)`."""
-    rr = np.asarray(r, dtype=np.float64)
-    return list(-rr * (1.0 - ss.real_sum(rr, 1, 1) / M))
+    r_top, r_low = top_edge(ss, M), lower_edge(ss, M)
+    x_top, x_low = (float(v) for v in edge_x(ss, M, np.array([r_top, r_low])))
+    samples = _samples(ss, M, r_top, r_low, kappa0, x_low)
+    return SketchEquivalent(M=M, kappa0=kappa0, approximation=approx, r_top=r_top, r_low=r_low, x_top=x_top,
+                            x_low=x_low, samples=samples, sums=ss, level=level,
+                            top_mean=_top_component_mean(ss, M, kappa0, r_top, x_top))

@@ -149,16 +149,6 @@ class SpectralSums:
             B[sl] = (inv * inv) @ w
         return A, B
 
-    def head_resolvent2(self, kappa: np.ndarray) -> np.ndarray:
-        r""":math:`\sum_{\rm head}c\lambda^2/(\lambda+\kappa)^2` (complex)."""
-        kappa = np.asarray(kappa, dtype=np.complex128).ravel()
-        out = np.empty(kappa.size, dtype=np.complex128)
-        w = self.count * self.lam * self.lam
-        for sl in self._chunks(kappa.size, self.lam.size):
-            u = self.lam + kappa[sl, None]
-            out[sl] = (1.0 / (u * u)) @ w
-        return out
-
     def head_resolvent(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r""":math:`\sum_{\rm head}c\lambda/(\lambda+\kappa)` and :math:`\sum_{\rm head}\sigma\lambda/(\lambda+\kappa)`."""
         kappa = np.asarray(kappa, dtype=np.complex128).ravel()
@@ -175,83 +165,92 @@ class SpectralSums:
         return F, Fs
 
     # ------------------------------------------------------------------------------------------ tail
-    def _pole(
-        self, kappa: np.ndarray, force: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        r"""Root :math:`x_p` of :math:`\lambda(x)=-\kappa` near the positive axis, residues of the two summands,
-        and where the subtraction applies (the root lies beyond a quarter of the head, within 61 degrees of the
-        positive axis)."""
+    def _pole(self, kappa: np.ndarray) -> tuple[np.ndarray, ...]:
+        r"""Root :math:`x_p` of :math:`\lambda(x)=-\kappa` near the positive axis, :math:`dx_p/d\kappa`, the
+        residues :math:`R,R_s` of the two summands, :math:`dR/d\kappa`, and where the subtraction applies (the
+        root lies beyond a quarter of the head, within 61 degrees of the positive axis)."""
         spec = self.spectrum
-        xp = np.ones(kappa.size, dtype=np.complex128)
+        n = kappa.size
+        xp = np.ones(n, dtype=np.complex128)
         if isinstance(spec, PowerLaw) and spec.a > 0:
-            xp = np.exp(-np.log(-kappa / spec.lambda1) / spec.a)
-            grate = spec.a / xp  # -lambda'/lambda
-            allowed = np.ones(kappa.size, dtype=bool)
+            a = spec.a
+            xp = np.exp(-np.log(-kappa / spec.lambda1) / a)
+            dxp = -xp / (a * kappa)
+            R = -xp / a
+            dR = -dxp / a
+            allowed = np.ones(n, dtype=bool)
         elif isinstance(spec, LogPowerLaw):
             allowed = kappa.real < 0
-            if force is not None:
-                allowed = allowed | force
             if np.any(allowed):
                 xp[allowed] = _log_power_root(spec, -kappa[allowed])
-            grate = 1.0 / xp + spec.a / ((1.0 + xp) * np.log1p(xp))
+            L = np.log1p(xp)
+            grate = 1.0 / xp + spec.a / ((1.0 + xp) * L)  # -lambda'/lambda
+            dgrate = -1.0 / (xp * xp) - spec.a * (L + 1.0) / ((1.0 + xp) ** 2 * L * L)
+            dxp = -1.0 / (kappa * grate)
+            R = -1.0 / grate
+            dR = dgrate * dxp / (grate * grate)
         else:
-            zero = np.zeros_like(xp)
-            return xp, zero, zero, np.zeros(kappa.size, dtype=bool)
+            zero = np.zeros(n, dtype=np.complex128)
+            return xp, zero, zero, zero, zero, np.zeros(n, dtype=bool)
         ok = allowed & (xp.real > 0.25 * self.tail_first) & (np.abs(xp.imag) < 1.8 * xp.real)
-        if force is not None:
-            ok = force & allowed
-        R = -1.0 / grate
         Rs = R * _target_at(self.target, spec, xp) if isinstance(self.target, SourcePrior) else R
-        return xp, R, Rs, ok
+        return xp, dxp, R, Rs, dR, ok
 
     def tail_resolvent(
-        self, kappa: np.ndarray, subtract: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        r"""Tail plus far-tail parts of :math:`F` and :math:`F_s` (complex), pole-subtracted (module docstring).
+        self, kappa: np.ndarray, *, derivative: bool = False
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Tail plus far-tail parts of :math:`F` and :math:`F_s` (complex), pole-subtracted (module docstring);
+        with ``derivative``, also :math:`\sum_{\rm tail}\lambda^2/(\lambda+\kappa)^2=(\kappa F_{\rm tail})'`.
 
-        ``subtract`` overrides where the pole is subtracted (the same decision at nearby points keeps a finite
-        difference smooth)."""
+        The derivative differentiates the subtracted representation term by term (the auxiliary pole sits at
+        :math:`-x_p`, so every term is holomorphic in :math:`\kappa`; :math:`\psi'` by :func:`trigamma`)."""
         kappa = np.asarray(kappa, dtype=np.complex128).ravel()
-        F = np.zeros(kappa.size, dtype=np.complex128)
-        Fs = np.zeros(kappa.size, dtype=np.complex128)
+        n = kappa.size
+        F = np.zeros(n, dtype=np.complex128)
+        Fs = np.zeros(n, dtype=np.complex128)
+        dF = np.zeros(n, dtype=np.complex128)
         if self.far_trace:
             F += self.far_trace / kappa
             Fs += self.far_signal / kappa
-        if not self.has_tail:
+            dF -= self.far_trace / (kappa * kappa)
+        if self.has_tail:
+            xp, dxp, R, Rs, dR, ok = self._pole(kappa)
+            xj, wj, lj, sj = self.node_x, self.node_w, self.node_lam, self.node_sig
+            wl, wls = wj * lj, wj * lj * sj
+            kr, ki = kappa.real, kappa.imag
+            for sl in self._chunks(n, xj.size):
+                # lam/(lam + kappa) = lam (lam + kr - i ki) / ((lam + kr)^2 + ki^2), in real arithmetic
+                u = lj + kr[sl, None]
+                inv = 1.0 / (u * u + ki[sl, None] ** 2)
+                re, im = u * inv, inv * (-ki[sl, None])
+                F[sl] += (re @ wl) + 1j * (im @ wl)
+                Fs[sl] += (re @ wls) + 1j * (im @ wls)
+                if derivative:  # -lam / (lam + kappa)^2 = -lam (re + i im)^2 / lam^2 ... in terms of 1/(lam+kappa)
+                    dF[sl] -= ((re * re - im * im) @ wl) + 2j * ((re * im) @ wl)
+                sub = np.nonzero(ok[sl])[0]
+                if sub.size:
+                    rows = sl.start + sub
+                    p = xp[rows][:, None]
+                    e1 = 1.0 / (xj - p)
+                    e2 = 1.0 / (xj + p)
+                    g = (e1 - e2) @ wj
+                    F[rows] -= R[rows] * g
+                    Fs[rows] -= Rs[rows] * g
+                    if derivative:
+                        dg = dxp[rows] * ((e1 * e1 + e2 * e2) @ wj)
+                        dF[rows] -= dR[rows] * g + R[rows] * dg
+            if np.any(ok):
+                p = xp[ok]
+                lo, hi = self.tail_first, self.tail_last + 1.0
+                P = (special.psi(hi - p) - special.psi(lo - p)) - (special.psi(hi + p) - special.psi(lo + p))
+                F[ok] += R[ok] * P
+                Fs[ok] += Rs[ok] * P
+                if derivative:
+                    dP = dxp[ok] * (-trigamma(hi - p) + trigamma(lo - p) - trigamma(hi + p) + trigamma(lo + p))
+                    dF[ok] += dR[ok] * P + R[ok] * dP
+        if not derivative:
             return F, Fs
-        force = None if subtract is None else np.asarray(subtract, dtype=bool).ravel()
-        xp, R, Rs, ok = self._pole(kappa, force)
-        xj, wj, lj, sj = self.node_x, self.node_w, self.node_lam, self.node_sig
-        wl, wls = wj * lj, wj * lj * sj
-        kr, ki = kappa.real, kappa.imag
-        for sl in self._chunks(kappa.size, xj.size):
-            # lam/(lam + kappa) = lam (lam + kr - i ki) / ((lam + kr)^2 + ki^2), in real arithmetic
-            u = lj + kr[sl, None]
-            inv = 1.0 / (u * u + ki[sl, None] ** 2)
-            re, im = u * inv, inv * (-ki[sl, None])
-            F[sl] += (re @ wl) + 1j * (im @ wl)
-            Fs[sl] += (re @ wls) + 1j * (im @ wls)
-            sub = np.nonzero(ok[sl])[0]
-            if sub.size:
-                p = xp[sl][sub]
-                pr, pi = p.real[:, None], p.imag[:, None]
-                v = xj - pr
-                inv = 1.0 / (v * v + pi * pi)
-                c = np.abs(p)[:, None]
-                gre = v * inv - 1.0 / (xj + c)
-                gim = pi * inv
-                g = (gre @ wj) + 1j * (gim @ wj)
-                rows = sl.start + sub
-                F[rows] -= R[rows] * g
-                Fs[rows] -= Rs[rows] * g
-        if np.any(ok):
-            p = xp[ok]
-            c = np.abs(p)
-            lo, hi = self.tail_first, self.tail_last + 1.0
-            P = (special.psi(hi - p) - special.psi(lo - p)) - (special.psi(hi + c) - special.psi(lo + c))
-            F[ok] += R[ok] * P
-            Fs[ok] += Rs[ok] * P
-        return F, Fs
+        return F, Fs, F + kappa * dF
 
     def resolvent(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r""":math:`F(\kappa)` and :math:`F_s(\kappa)` over the whole spectrum (complex)."""
@@ -259,27 +258,35 @@ class SpectralSums:
         Ft, Fst = self.tail_resolvent(kappa)
         return F + Ft, Fs + Fst
 
-    def resolvent_derivative(self, kappa: np.ndarray, *, tail_only: bool = False) -> np.ndarray:
-        r""":math:`\sum_i\lambda_i^2/(\lambda_i+\kappa)^2=\frac{d}{d\kappa}(\kappa F)` (complex).
+    def resolvent_derivative(self, kappa: np.ndarray) -> np.ndarray:
+        r""":math:`\sum_i\lambda_i^2/(\lambda_i+\kappa)^2=\frac{d}{d\kappa}(\kappa F)` (complex)."""
+        return self.resolvents(kappa)[2]
 
-        Head exactly; tail by the 4-point Cauchy rule on a circle of radius :math:`10^{-3}` times the distance
-        to the tail's singularities (:math:`[-\lambda_{n_h+1},0]`): error :math:`\sim10^{-12}` relative.
-        """
+    def resolvents(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r""":math:`F`, :math:`F_s` and :math:`(\kappa F)'=\sum_i\lambda_i^2/(\lambda_i+\kappa)^2` in one pass."""
         kappa = np.asarray(kappa, dtype=np.complex128).ravel()
-        out = np.zeros(kappa.size, dtype=np.complex128) if tail_only else self.head_resolvent2(kappa)
-        if not (self.has_tail or self.far_trace):
-            return out
-        top = float(self.node_lam[0]) if self.has_tail else self.far_top
-        r, y = kappa.real, np.abs(kappa.imag)
-        dist = np.where(r >= 0, np.abs(kappa), np.where(r < -top, np.abs(kappa + top), y))
-        delta = 1e-3 * dist
-        roots = np.array([1.0, 1j, -1.0, -1j])
-        pts = kappa[:, None] + delta[:, None] * roots
-        _, _, _, ok = self._pole(kappa)
-        Ft, _ = self.tail_resolvent(pts.ravel(), subtract=np.repeat(ok, roots.size))
-        f = pts * Ft.reshape(pts.shape)  # (kappa F_tail)' = sum_tail lam^2/(lam+kappa)^2
-        deriv = (f * np.conj(roots)).sum(axis=1) / (4.0 * delta)
-        return out + deriv
+        n = kappa.size
+        F = np.empty(n, dtype=np.complex128)
+        Fs = np.empty(n, dtype=np.complex128)
+        D = np.empty(n, dtype=np.complex128)
+        lam = self.lam
+        wc, ws, w2 = self.count * lam, self.signal * lam, self.count * lam * lam
+        kr, ki = kappa.real, kappa.imag
+        for sl in self._chunks(n, lam.size):
+            u = lam + kr[sl, None]
+            k2 = ki[sl, None] ** 2
+            inv = 1.0 / (u * u + k2)
+            re, im = u * inv, inv * (-ki[sl, None])
+            F[sl] = (re @ wc) + 1j * (im @ wc)
+            Fs[sl] = (re @ ws) + 1j * (im @ ws)
+            # 1/(lam + kappa)^2 = (re + i im)^2
+            D[sl] = ((re * re - im * im) @ w2) + 2j * ((re * im) @ w2)
+        if self.has_tail or self.far_trace:
+            Ft, Fst, Dt = self.tail_resolvent(kappa, derivative=True)
+            F += Ft
+            Fs += Fst
+            D += Dt
+        return F, Fs, D
 
     # ------------------------------------------------------------------------------------------ real arguments
     def real_sum(self, r: np.ndarray, p: int, q: int, signal: bool = False) -> np.ndarray:
@@ -297,6 +304,37 @@ class SpectralSums:
         if p == 1 and self.far_trace:
             out += (self.far_signal if signal else self.far_trace) / r**q
         return out
+
+
+#: Bernoulli numbers B_2..B_18 for the asymptotic series of the trigamma function.
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)
+
+
+def trigamma(z: np.ndarray) -> np.ndarray:
+    r"""Complex trigamma :math:`\psi'(z)` (vectorised): reflection :math:`\psi'(z)=\pi^2/\sin^2(\pi z)-\psi'(1-z)`
+    for :math:`\mathrm{Re}\,z<1/2`, recurrence :math:`\psi'(z)=\psi'(z+1)+z^{-2}` up to :math:`\mathrm{Re}\,z\ge10`,
+    then :math:`\psi'(z)\sim1/z+1/(2z^2)+\sum_kB_{2k}z^{-2k-1}` (DLMF 5.15.8, 5.15.6, 5.15.5) [paper]."""
+    z = np.asarray(z, dtype=np.complex128)
+    refl = z.real < 0.5
+    w = np.where(refl, 1.0 - z, z)
+    acc = np.zeros_like(w)
+    for _ in range(10):
+        low = w.real < 10.0
+        if not np.any(low):
+            break
+        acc = acc + np.where(low, 1.0 / (w * w), 0.0)
+        w = np.where(low, w + 1.0, w)
+    inv = 1.0 / w
+    inv2 = inv * inv
+    series = np.zeros_like(w)
+    for b in reversed(_BERNOULLI):
+        series = (series + b) * inv2
+    val = acc + inv + 0.5 * inv2 + series * inv
+    if np.any(refl):
+        # pi^2 / sin^2(pi z) = -4 pi^2 q / (1 - q)^2 with q = exp(+-2 i pi z), |q| <= 1 (no overflow)
+        q = np.exp(2j * math.pi * np.where(z.imag >= 0, z, -z))
+        val = np.where(refl, -4.0 * math.pi**2 * q / (1.0 - q) ** 2 - val, val)
+    return val
 
 
 def _log_power_root(spec: LogPowerLaw, value: np.ndarray) -> np.ndarray:
@@ -365,6 +403,8 @@ def spectral_sums(spectrum: Spectrum, target: Target, M: float, *, level: int = 
             u = gap_candidates(lam, np.ones_like(lam), M)
             need = max(HEAD_MIN, 4 * (u + 2))
             if need <= n_h or n_h >= d:
+                n_h = int(min(need, d))
+                lam = lam[:n_h]
                 break
             n_h = need
     if not n_h or d <= 2 * n_h:
