@@ -213,6 +213,7 @@ class SketchEquivalent:
     sums: SpectralSums = field(repr=False)
     level: int = 0
     top_mean: float = 0.0
+    _rules: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------------------------------ scalars
     def degrees_of_freedom(self, kappa: float) -> float:
@@ -269,6 +270,12 @@ class SketchEquivalent:
 
         ``level`` halves the blocks' log-width and doubles the path points per level (refinement for error
         estimates); blocks where ``fast_rate * x > FAST_RATE`` are four times narrower in log-width."""
+        key = (float(fast_rate), int(level), int(points))
+        if key not in self._rules:
+            self._rules[key] = self._block_rules(fast_rate, level, points)
+        return self._rules[key]
+
+    def _block_rules(self, fast_rate: float, level: int, points: int) -> BlockRules:
         ratio = BLOCK_LAMBDA_RATIO ** (0.5**level)
         bounds = self._boundaries(ratio, fast_rate)
         ss, M = self.sums, self.M
@@ -409,8 +416,11 @@ def _samples(ss: SpectralSums, M: float, r_top: float, r_low: float, kappa0: flo
     decades = max(1.0, math.log10(abs(r_top) / (1e-3 * r_low)))
     neg = -np.geomspace(abs(r_top), 1e-3 * r_low, max(8, int(SAMPLES_PER_DECADE * decades)))
     mid = np.linspace(-1e-3 * r_low, r_low, 12)[1:-1]
-    # the head's poles where components may be separated or barely merged: the curve peaks there
-    poles = -ss.lam[: min(ss.lam.size, 4 * gap_candidates(ss.lam, ss.count, M) + 8)]
+    # the head's poles where components may be separated or barely merged: the curve peaks there. Needed only
+    # where the peak (about lam sqrt(c/M), at most thrice that) may exceed the paths' margin (~0.08 |r|)
+    u = min(ss.lam.size, 2 * gap_candidates(ss.lam, ss.count, M) + 8)
+    lam, c = ss.lam[:u], ss.count[:u]
+    poles = -lam[3.0 * np.sqrt(c / M) > 0.02]
     inside = np.unique(np.concatenate([neg[1:], mid, poles]))
     cv = curve_points(ss, M, inside, r_low)
     # real points outside: above the top edge and between the lower edge and kappa0

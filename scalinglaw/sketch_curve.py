@@ -51,7 +51,8 @@ def solve_y(ss: SpectralSums, M: float, r: np.ndarray, scale: float) -> np.ndarr
     """
     r = np.asarray(r, dtype=np.float64)
     n = r.size
-    tl = (1e-9 * np.maximum(np.abs(r), scale)) ** 2
+    # left end: h exceeds its largest single term c lam^2 / (M ((lam + r)^2 + t)), which is 1 at this t
+    tl = np.maximum((1e-9 * np.maximum(np.abs(r), scale)) ** 2, ss.single_pole_bound(r, M))
     tr = np.full(n, ss.square_sum / M * 1.0001)
     pl, dl = _psi(ss, M, r, np.log(tl), derivative=True)
     pr, dr = _psi(ss, M, r, np.log(tr), derivative=True)
@@ -82,7 +83,7 @@ def solve_y(ss: SpectralSums, M: float, r: np.ndarray, scale: float) -> np.ndarr
             tr[idx] = np.where(outside & (c < tr[idx]), c, tr[idx])
             pr[idx] = np.where(outside & (c <= tr[idx]), p_, pr[idx])
             dr[idx] = np.where(outside & (c <= tr[idx]), d_, dr[idx])
-        conv = (tr[idx] - tl[idx] <= 2e-15 * tr[idx]) | (pl[idx] == 0) | (pr[idx] == 0)
+        conv = (tr[idx] - tl[idx] <= 1e-14 * tr[idx]) | (pl[idx] == 0) | (pr[idx] == 0)
         done = idx[conv]
         out[done] = np.sqrt(np.where(pl[done] == 0, tl[done], np.where(pr[done] == 0, tr[done],
                                                                           0.5 * (tl[done] + tr[done]))))

@@ -137,6 +137,16 @@ class SpectralSums:
             X[sl] = ((rr * u + yy * yy) * inv) @ (c * lam)
         return A, X, S
 
+    def single_pole_bound(self, r: np.ndarray, M: float) -> np.ndarray:
+        r""":math:`\max_u\,(c_u\lambda_u^2/M-(\lambda_u+r)^2)\cdot(1-10^{-12})`: below it, one head term alone
+        makes :math:`h>1` [derived]."""
+        out = np.full(r.size, -np.inf)
+        w = self.count * self.lam * self.lam / M
+        for sl in self._chunks(r.size, self.lam.size):
+            u = self.lam + r[sl, None]
+            out[sl] = np.max(w - u * u, axis=1)
+        return out * (1.0 - 1e-12)
+
     def head_h(self, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r"""Head sums :math:`\sum c\lambda^2/D` and :math:`\sum c\lambda^2/D^2`, :math:`D=(\lambda+r)^2+y^2`."""
         A = np.empty(r.size)

@@ -41,7 +41,7 @@ from ..reduction import reduce_problem, run_horizon
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk"]
+__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk", "measure_risk_limit"]
 
 METHODS = ("auto", "spectral", "recursion")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
@@ -305,21 +305,23 @@ def exact_risk_limit(problem: Problem) -> float:
     quantity here is affine in its variance to first order, so the lumped node stays exact to that order.
     """
     _check_supported(problem)
-    values = []
-    for measure in reduce_problem(problem, level=1):
-        mc = moment_coefficients(measure, problem.quantizers, problem.B)
-        sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
-        if problem.test_inputs == "clean":
-            total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
-            weight = mu
-        else:
-            total = float((w * mu) @ ((1.0 - sh) * s))
-            weight = mut
-        if problem.schedule == "constant" and problem.average == "last":
-            check_stability(mc, problem.gamma)
-            step = StepMap.build(mc, problem.gamma)
-            z1, z2 = step.c / step.kappa, step.h / step.kappa
-            a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
-            total += float((np.sqrt(w) * weight) @ a_inf)
-        values.append(total + sum(measure.excess_offset.values()))
-    return float(np.mean(values))
+    return float(np.mean([measure_risk_limit(m, problem) for m in reduce_problem(problem, level=1)]))
+
+
+def measure_risk_limit(measure: SpectralMeasure, problem: Problem) -> float:
+    """:func:`exact_risk_limit` on one spectral measure (a sketch draw, or a deterministic equivalent)."""
+    mc = moment_coefficients(measure, problem.quantizers, problem.B)
+    sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
+    if problem.test_inputs == "clean":
+        total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
+        weight = mu
+    else:
+        total = float((w * mu) @ ((1.0 - sh) * s))
+        weight = mut
+    if problem.schedule == "constant" and problem.average == "last":
+        check_stability(mc, problem.gamma)
+        step = StepMap.build(mc, problem.gamma)
+        z1, z2 = step.c / step.kappa, step.h / step.kappa
+        a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
+        total += float((np.sqrt(w) * weight) @ a_inf)
+    return total + sum(measure.excess_offset.values())
