@@ -37,8 +37,13 @@ from .measure import SpectralMeasure
 from .problem import Problem
 from .sketch import SketchEquivalent, sketch_equivalent
 
-__all__ = ["deterministic_effective_model_size", "deterministic_risk", "deterministic_risk_limit",
-           "equivalent_of", "equivalent_measure"]
+__all__ = [
+    "deterministic_effective_model_size",
+    "deterministic_risk",
+    "deterministic_risk_limit",
+    "equivalent_measure",
+    "equivalent_of",
+]
 
 METHODS = ("auto", "spectral", "recursion")
 _CACHE: OrderedDict[Any, SketchEquivalent] = OrderedDict()

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 from scipy import optimize
@@ -112,7 +113,7 @@ def gauss_from_chebyshev_moments(moments: np.ndarray, p: int) -> tuple[np.ndarra
 
 def _chebyshev(t: np.ndarray, n: int) -> np.ndarray:
     """T_0..T_{n-1} at (complex) t: shape (n,) + t.shape."""
-    out = np.empty((n,) + np.shape(t), dtype=np.result_type(t, np.float64))
+    out = np.empty((n, *np.shape(t)), dtype=np.result_type(t, np.float64))
     out[0] = 1.0
     if n > 1:
         out[1] = t
@@ -281,7 +282,7 @@ class SketchEquivalent:
         ss, M = self.sums, self.M
         r_s, y_s, _ = self.samples
         paths, meta = [], []
-        for A, B in zip(bounds[:-1], bounds[1:], strict=True):
+        for A, B in pairwise(bounds):
             inner = (r_s > A.r) & (r_s < B.r)
             kap, w = _path(ss, self.kappa0, A, B, r_s[inner], y_s[inner], 2.0**level)
             paths.append((kap, w))
@@ -338,7 +339,8 @@ class SketchEquivalent:
 
     def identities(self, rules: BlockRules) -> dict[str, float]:
         r"""Relative residuals of :math:`\sum n=M`, :math:`\sum nx=\operatorname{tr}H`,
-        :math:`\sum nx^2=\sum\lambda_i^2+(\operatorname{tr}H)^2/M` and :math:`\sum x\nu+\mathrm{Approx}=\sum\lambda_is_i`
+        :math:`\sum nx^2=\sum\lambda_i^2+(\operatorname{tr}H)^2/M` and
+        :math:`\sum x\nu+\mathrm{Approx}=\sum\lambda_is_i`
         [derived; the first three are exact for the equivalent]."""
         ss = self.sums
         tr = ss.trace
@@ -387,7 +389,7 @@ def _path(ss: SpectralSums, kappa0: float, A: _Boundary, B: _Boundary, r_in: np.
             continue
         d0 = max(float(d0), 1e-300)
         smax = math.log1p(length / d0)
-        u, wu = _gauss_legendre(int(math.ceil(scale * (8 + 4 * smax))))
+        u, wu = _gauss_legendre(math.ceil(scale * (8 + 4 * smax)))
         sgm = smax * u
         t = d0 * np.expm1(sgm)
         dt = d0 * np.exp(sgm) * smax * wu

@@ -123,7 +123,7 @@ def curve_points(ss: SpectralSums, M: float, r: np.ndarray, scale: float) -> Cur
     :math:`s(x)=\frac{|\kappa|^2}{Mx^2}\sum_i\lambda_i^2s_i/|\lambda_i+\kappa|^2` (on the real axis outside the
     support too, where :math:`y=0`: its continuation between components)."""
     y = solve_y(ss, M, r, scale)
-    A, X, S = ss.head_moduli(r, y)
+    _, X, S = ss.head_moduli(r, y)
     kappa = r - 1j * y
     if ss.has_tail or ss.far_trace:
         Ft, Fst = ss.tail_resolvent(kappa)

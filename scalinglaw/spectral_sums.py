@@ -48,9 +48,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .measure import BLOCK_LAMBDA_RATIO, BLOCK_POINTS, BLOCK_RATIO, _at, _blocks, _index_below, _target_at
-from .measure import compressible, discrete_gauss_rule
 from .errors import ParameterError
+from .measure import (
+    BLOCK_LAMBDA_RATIO,
+    BLOCK_POINTS,
+    BLOCK_RATIO,
+    _at,
+    _blocks,
+    _index_below,
+    _target_at,
+    compressible,
+    discrete_gauss_rule,
+)
 from .spectra import LogPowerLaw, PowerLaw, Spectrum
 from .targets import SourcePrior, Target
 
@@ -160,7 +169,7 @@ class SpectralSums:
         return A, B
 
     def head_resolvent(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r""":math:`\sum_{\rm head}c\lambda/(\lambda+\kappa)` and :math:`\sum_{\rm head}\sigma\lambda/(\lambda+\kappa)`."""
+        r"""Head sums :math:`\sum c\lambda/(\lambda+\kappa)` and :math:`\sum\sigma\lambda/(\lambda+\kappa)`."""
         kappa = np.asarray(kappa, dtype=np.complex128).ravel()
         F = np.empty(kappa.size, dtype=np.complex128)
         Fs = np.empty(kappa.size, dtype=np.complex128)
