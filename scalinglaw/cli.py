@@ -147,15 +147,15 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         law_class(name)  # validates the name
         if name not in ("sgd", "sgd-quantized", "sketched", "sketched-quantized"):
             _fail(f"--law must be one of {', '.join(_EMPIRICAL)} or a regression law, got {args.law!r}")
-        if args.method == "exact":
-            _fail(f"--law must be omitted with --method exact (the exact engine uses no law), got {args.law!r}")
+        if args.method in ("exact", "de"):
+            _fail(f"--law must be omitted with --method {args.method} (the exact engine uses no law), got {args.law!r}")
         law_constants = args.law.partition(":")[2]
         if law_constants:
             if args.constants is not None and args.constants != law_constants:
                 _fail(f"--constants must agree with --law {args.law}, got {args.constants!r}")
             args.constants = law_constants
     problem = _problem_from_args(args)
-    if args.method == "exact":
+    if args.method in ("exact", "de"):
         return _predict_exact(args, problem)
     from .predict import closed_form_risk
 
@@ -197,19 +197,26 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
-    from .exact import exact_risk
+    if args.method == "de":
+        from .deterministic import deterministic_risk as risk
+    else:
+        from .exact import exact_risk as risk
 
-    result = exact_risk(problem, method=args.engine)
+    result = risk(problem, method=args.engine)
     if args.json:
         out = result.to_dict()
-        out["method"] = "exact"
+        out["method"] = args.method
         out["engine"] = result.method
         out["problem"] = problem.describe()
         _print_json(out)
         return
     rows = [(k, v) for k, v in result.terms.items()]
     rows += [("excess risk", result.excess_risk), ("risk", result.risk)]
-    print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
+    if args.method == "de":
+        print("scalinglaw predict: expected risk over Gaussian sketches by the deterministic equivalent "
+              f"({result.method.partition(':')[2]} engine on its nodes; no 1/2 factor)")
+    else:
+        print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
     print(_describe_problem(problem))
     print(_table(rows, "terms (they sum to the excess risk):"))
     print(f"largest stable gamma: {_fmt(result.max_stable_gamma)}")
@@ -579,8 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("predict", help="predicted risk of a configuration, every term broken out")
-    p.add_argument("--method", default="closed", choices=["closed", "exact"],
-                   help="closed: the calibrated closed-form law (default); exact: the exact moment engine")
+    p.add_argument("--method", default="closed", choices=["closed", "exact", "de"],
+                   help="closed: the calibrated closed-form law (default); exact: the exact moment engine; de: the "
+                        "sketched model averaged over sketches by its deterministic equivalent (needs --M)")
     p.add_argument("--law", default=None, help="an empirical law (kumar, sun, chen, chinchilla[:SET]) or a "
                                                "regression law (the default picks one from the set-up)")
     p.add_argument("--constants", default=None, help="constant set of the closed form (calibrated, unit, paper)")

@@ -249,14 +249,20 @@ class SpectralSums:
                 sub = np.nonzero(ok[sl])[0]
                 if sub.size:
                     rows = sl.start + sub
-                    p = xp[rows][:, None]
-                    e1 = 1.0 / (xj - p)
-                    e2 = 1.0 / (xj + p)
-                    g = (e1 - e2) @ wj
+                    pr, pi = xp[rows].real[:, None], xp[rows].imag[:, None]
+                    # e1 = 1/(x - p) = (v1 + i pi)/D1, e2 = 1/(x + p) = (v2 - i pi)/D2, in real arithmetic
+                    v1, v2 = xj - pr, xj + pr
+                    i1, i2 = 1.0 / (v1 * v1 + pi * pi), 1.0 / (v2 * v2 + pi * pi)
+                    g = ((v1 * i1 - v2 * i2) @ wj) + 1j * ((pi * (i1 + i2)) @ wj)
                     F[rows] -= R[rows] * g
                     Fs[rows] -= Rs[rows] * g
                     if derivative:
-                        dg = dxp[rows] * ((e1 * e1 + e2 * e2) @ wj)
+                        # e1^2 + e2^2 = ((v1^2 - pi^2) + 2i v1 pi) i1^2 + ((v2^2 - pi^2) - 2i v2 pi) i2^2
+                        a1, a2 = i1 * i1, i2 * i2
+                        pi2 = pi * pi
+                        re = ((v1 * v1 - pi2) * a1 + (v2 * v2 - pi2) * a2) @ wj
+                        im = (2.0 * pi * (v1 * a1 - v2 * a2)) @ wj
+                        dg = dxp[rows] * (re + 1j * im)
                         dF[rows] -= dR[rows] * g + R[rows] * dg
             if np.any(ok):
                 p = xp[ok]
