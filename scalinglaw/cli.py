@@ -519,6 +519,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         ("100-budget frontier, closed form (s)", result["frontier"]["closed"]["seconds"]),
         ("frontier, numeric search (s)", result["frontier"]["numeric"]["seconds"]),
         ("scalinglaw --help (s)", result["help"]["seconds"]),
+        *[(f"predict --method de --M {v['M']:g} --d inf --N {v['N']:g} (s; MB)", f"{v['seconds']:.3g}; "
+           f"{v['max_rss_mb']:.0f}") for v in result["deterministic_equivalent"].values()],
     ]))
 
 

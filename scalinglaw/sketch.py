@@ -65,7 +65,8 @@ from .spectra import Spectrum
 from .spectral_sums import SpectralSums, gap_candidates, spectral_sums
 from .targets import Target
 
-__all__ = ["BlockRules", "SketchEquivalent", "gauss_from_chebyshev_moments", "sketch_equivalent"]
+__all__ = ["BlockRules", "SketchEquivalent", "gauss_from_chebyshev_moments", "sketch_approximation",
+           "sketch_equivalent"]
 
 #: Samples of the curve per decade of |r| (block boundaries are chosen among them).
 SAMPLES_PER_DECADE = 40
@@ -454,6 +455,37 @@ def _top_component_mean(ss: SpectralSums, M: float, kappa0: float, r_top: float,
     return float(m1 / m0)
 
 
+def _check_size(spectrum: Spectrum, M: int) -> int:
+    M = int(M)
+    if not spectrum.d > M:
+        raise ParameterError("M", M, f"be < d={spectrum.d:g} for the deterministic equivalent (K needs a kernel)")
+    return M
+
+
+def _ridge_at_zero(ss: SpectralSums, M: int) -> tuple[float, float]:
+    r""":math:`\kappa_0` (:math:`F(\kappa_0)=M`, bisection-free: Brent in :math:`\log\kappa`) and
+    :math:`\kappa_0F_s(\kappa_0)`."""
+    hi = ss.trace / M  # F(kappa) <= tr H / kappa
+
+    def f0(t: float) -> float:
+        return float(ss.real_sum(np.array([math.exp(t)]), 1, 1)[0]) - M
+
+    lo = hi
+    for _ in range(400):
+        lo *= 0.1
+        if f0(math.log(lo)) > 0:
+            break
+    kappa0 = math.exp(optimize.brentq(f0, math.log(lo), math.log(hi), xtol=1e-15, rtol=1e-15, maxiter=400))
+    return kappa0, kappa0 * float(ss.real_sum(np.array([kappa0]), 1, 1, signal=True)[0])
+
+
+def sketch_approximation(spectrum: Spectrum, target: Target, M: int) -> tuple[float, float]:
+    r"""The renormalised ridge :math:`\kappa_0` and :math:`\mathbb E_S\mathrm{Approx}\asymp\kappa_0F_s(\kappa_0)`
+    alone (no spectral curve; cheap at any :math:`M`) [derived]."""
+    M = _check_size(spectrum, M)
+    return _ridge_at_zero(spectral_sums(spectrum, target, M), M)
+
+
 def sketch_equivalent(spectrum: Spectrum, target: Target, M: int, *, level: int = 0) -> SketchEquivalent:
     r"""The deterministic equivalent of a Gaussian sketch of size ``M`` (see the module docstring).
 
@@ -466,22 +498,9 @@ def sketch_equivalent(spectrum: Spectrum, target: Target, M: int, *, level: int 
     level : int
         Refinement level of the resolvent sums (error estimates).
     """
-    M = int(M)
-    if not spectrum.d > M:
-        raise ParameterError("M", M, f"be < d={spectrum.d:g} for the deterministic equivalent (K needs a kernel)")
+    M = _check_size(spectrum, M)
     ss = spectral_sums(spectrum, target, M, level=level)
-    hi = ss.trace / M
-
-    def f0(t: float) -> float:
-        return float(ss.real_sum(np.array([math.exp(t)]), 1, 1)[0]) - M
-
-    lo = hi
-    for _ in range(400):
-        lo *= 0.1
-        if f0(math.log(lo)) > 0:
-            break
-    kappa0 = math.exp(optimize.brentq(f0, math.log(lo), math.log(hi), xtol=1e-15, rtol=1e-15, maxiter=400))
-    approx = kappa0 * float(ss.real_sum(np.array([kappa0]), 1, 1, signal=True)[0])
+    kappa0, approx = _ridge_at_zero(ss, M)
     r_top, r_low = top_edge(ss, M), lower_edge(ss, M)
     x_top, x_low = (float(v) for v in edge_x(ss, M, np.array([r_top, r_low])))
     samples = _samples(ss, M, r_top, r_low, kappa0, x_low)
