@@ -174,12 +174,14 @@ def _per_sketch(problem, draws, seed):
     (64, None, 0.02),
     (64, "additive:1e-3", 0.02),
     (64, "multiplicative:0.1", 0.02),
-    (256, None, 0.01),
+    (200, None, 0.01),
+    (200, "multiplicative:0.1", 0.01),
 ])
 def test_equivalent_against_the_mean_over_200_sketches(M, data, tol):
     """The issue's criterion: |DE - mean| within max(3 SE, 2%) for M >= 50 and within 1% for M >= 200, the mean
-    over 200 sketches of the exact engine (a = 1.5, d = 16 M, constant step 0.25/tr H, last iterate, N = 1000)."""
-    a, d = 1.5, 16 * M
+    over 200 sketches of the exact engine (a = 1.5, d = 16 M (8 M at M = 200), constant step 0.25/tr H, last
+    iterate, N = 1000). Measured: -0.7% at M = 64 (SE 0.6%), -0.3% at M = 200 (SE 0.35%)."""
+    a, d = 1.5, (16 if M < 200 else 8) * M
     trH = float(np.sum(np.arange(1, d + 1) ** -a))
     p = make_problem(a=a, d=d, M=M, N=1000, gamma=0.25 / trH, sigma2=0.1, schedule="constant", average="last",
                      data=data)
