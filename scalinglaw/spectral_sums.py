@@ -398,7 +398,8 @@ def gap_candidates(lam: np.ndarray, count: np.ndarray, M: float) -> int:
     if lam.size < 2:
         return 0
     gaps = lam[:-1] - lam[1:]
-    bound = 8.0 * np.minimum(count[:-1], count[1:]) * lam[1:] ** 2 / (M * gaps * gaps)
+    with np.errstate(divide="ignore"):  # equal eigenvalues: no interval between them
+        bound = 8.0 * np.minimum(count[:-1], count[1:]) * lam[1:] ** 2 / (M * gaps * gaps)
     low = np.nonzero(bound < 1.0)[0]
     return int(low[-1]) + 1 if low.size else 0
 
@@ -447,7 +448,8 @@ def spectral_sums(spectrum: Spectrum, target: Target, M: float, *, level: int = 
             spectrum=spectrum, target=target,
         )
     lam_M = float(_at(spectrum, np.array([float(max(M, 1))]))[0])
-    n_e = min(float(d), _index_below(spectrum, FAR_LEVEL * lam_M, d))
+    with np.errstate(over="ignore"):  # the search may probe indices where lambda underflows to 0
+        n_e = min(float(d), _index_below(spectrum, FAR_LEVEL * lam_M, d))
     sig = target.second_moments(spectrum, n_h)
     xs, ws = [], []
     if n_e > n_h:
