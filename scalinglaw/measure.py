@@ -47,15 +47,18 @@ from .targets import Ones, SourcePrior, Target
 
 __all__ = ["FrozenTail", "SpectralMeasure", "compressible", "discrete_gauss_rule", "spectrum_measure"]
 
-#: Coordinates with (total step) x (quantized variance) below this are frozen: they move by O(FREEZE) relative.
-FREEZE = 1e-13
+#: Coordinates with (total step) x (quantized variance) below this form the remainder: they move by O(FREEZE)
+#: relative, and the lumped node is exact to O(FREEZE^2).
+FREEZE = 1e-6
+#: Dimensions up to this are kept coordinate by coordinate by default (exact, and cheap at this size).
+EXPLICIT_MAX = 1024
 #: Explicit head: at least this many coordinates, and every one with gamma_max * mu_tilde above FAST_RATE.
-HEAD_MIN = 256
+HEAD_MIN = 32
 FAST_RATE = 0.05
-#: Block geometry at level 0: index ratio at most 2, eigenvalue ratio at most 10**0.5; Gauss points per block.
+#: Block geometry at level 0: index ratio at most 2, eigenvalue ratio at most 10; Gauss points per block.
 BLOCK_RATIO = 2.0
-BLOCK_LAMBDA_RATIO = 10.0**0.5
-BLOCK_POINTS = 8
+BLOCK_LAMBDA_RATIO = 10.0
+BLOCK_POINTS = 6
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ def _blocks(first: float, last: float, ratio: float) -> list[tuple[float, float]
     while lo <= last:
         hi = min(float(last), max(lo, math.floor(lo * ratio) - 1.0))
         out.append((lo, hi))
+        if hi >= last:  # beyond 2**53, last + 1 == last in float64
+            break
         lo = hi + 1.0
     return out
 
@@ -223,6 +228,20 @@ def _index_below(spectrum: Spectrum, level: float, d: float) -> float:
     return float(math.ceil(math.exp(hi)))
 
 
+def _remainder_sum(spectrum: Spectrum, target: Target, start: float, d: float, *, power: int, signal: bool) -> float:
+    r""":math:`\sum_{start\le i\le d}\lambda_i^{p}\,s_i^{[signal]}` in closed form (Hurwitz zeta for power laws) or by
+    the spectrum's own tail sums [derived]."""
+    e = target.exponent(spectrum) if (signal and isinstance(target, SourcePrior)) else 0.0
+    k = start - 1.0
+    if power == 1:
+        return float(spectrum.tail_sum(k, target_exponent=e or None))  # type: ignore[arg-type]
+    if isinstance(spectrum, PowerLaw):
+        # lambda_i^2 s_i = lambda1 * (lambda1 i^-a) i^(e - a): the tail sum with exponent e - a
+        return spectrum.lambda1 * float(spectrum.tail_sum(k, target_exponent=e - spectrum.a))  # type: ignore[arg-type]
+    assert isinstance(spectrum, LogPowerLaw)
+    return float(spectrum.tail_sum(k, power=power))  # type: ignore[arg-type]
+
+
 def compressible(spectrum: Spectrum, target: Target) -> bool:
     """Whether :func:`spectrum_measure` may merge coordinates (a smooth spectrum and a smooth target)."""
     return isinstance(spectrum, PowerLaw | LogPowerLaw) and isinstance(target, Ones | SourcePrior)
@@ -238,7 +257,7 @@ def spectrum_measure(
     rate_scale: float = 1.0,
     rate_floor: float = 0.0,
     level: int = 0,
-    explicit: bool = False,
+    compress: bool | None = None,
 ) -> SpectralMeasure:
     r"""The spectral measure of a plain (unsketched) regression problem.
 
@@ -259,17 +278,24 @@ def spectrum_measure(
         freezing and the head only; the engine computes the exact moments at the nodes).
     level : int
         Refinement level: the blocks' log-width is halved at each level.
-    explicit : bool
-        Keep every coordinate explicit (finite ``d`` only).
+    compress : bool or None
+        ``None`` (default): merge blocks of coordinates when the spectrum and target are smooth and
+        :math:`d>` ``EXPLICIT_MAX``; ``False``: every coordinate explicit (finite ``d``); ``True``: merge whenever
+        the spectrum and target allow it, even for small ``d`` (to test the quadrature).
 
     Returns
     -------
     SpectralMeasure
     """
     d = spectrum.d
-    if explicit or not compressible(spectrum, target):
+    if compress is None:
+        compress = compressible(spectrum, target) and d > EXPLICIT_MAX
+    elif compress and not compressible(spectrum, target):
+        raise ParameterError("compress", compress, "be False for a spectrum or target given coordinate by coordinate")
+    if not compress:
         if spectrum.is_infinite:
-            raise ParameterError("d", d, "be finite for a spectrum or target given coordinate by coordinate")
+            raise ParameterError("d", d, "be finite to list every coordinate (a spectral measure needs a smooth "
+                                 "spectrum and target for d=inf)")
         n = int(d)
         fixed = None if target.is_random else target.draw(spectrum, n, np.random.default_rng(0), 1)[0]
         return SpectralMeasure(mu=spectrum.head(n), target_sq=target.second_moments(spectrum, n), sigma2=sigma2,
@@ -303,21 +329,23 @@ def spectrum_measure(
     frozen = None
     notes: list[str] = []
     if start <= d:
-        e = target.exponent(spectrum) if isinstance(target, SourcePrior) else 0.0
-        k = start - 1.0
-        mass = spectrum.tail_sum(k, target_exponent=e or None)  # type: ignore[arg-type]
-        trace = spectrum.tail_sum(k)  # type: ignore[arg-type]
-        top = float(_at(spectrum, np.array([start]))[0])
         count = float(d) - start + 1.0
+        trace = _remainder_sum(spectrum, target, start, d, power=1, signal=False)
+        mass = _remainder_sum(spectrum, target, start, d, power=1, signal=True)
+        second = _remainder_sum(spectrum, target, start, d, power=2, signal=True)
+        top = float(_at(spectrum, np.array([start]))[0])
         frozen = FrozenTail(start=start, mass=mass, trace=trace, top=top, count=count)
-        # one node with the remainder's count (finite d: additive noise counts coordinates), trace and signal
-        mu_f = trace / count if math.isfinite(count) else top
+        # One node that reproduces the remainder's trace, signal and first-order learning exactly:
+        # n mu = sum lambda, n mu s = sum lambda s, n mu^2 s = sum lambda^2 s. What the run does to coordinates it
+        # can barely move is affine in lambda to O((horizon * lambda)^2), so the node is exact to that order.
+        # Additive data noise counts coordinates (n eps): there the node keeps the count instead.
+        mu_f = trace / count if (rate_floor > 0 and math.isfinite(count)) else second / mass
         mu = np.append(mu, mu_f)
         weight = np.append(weight, trace / mu_f)
         s = np.append(s, mass / trace)
         notes.append(
-            f"coordinates i >= {start:.6g} are frozen (total step x variance <= {FREEZE:g}): one lumped node "
-            f"carries their signal {mass:.6g} and trace {trace:.6g}"
+            f"coordinates i >= {start:.6g} move by at most {FREEZE:g} of their signal over the run: one node "
+            f"carries their signal {mass:.6g} and trace {trace:.6g} (exact to second order in that motion)"
         )
     if compressed:
         notes.append(

@@ -83,12 +83,12 @@ def _rate_bounds(problem: Problem) -> tuple[float, float]:
     return 1.0 + float(ideal.epsilon), 0.0
 
 
-def reduce_problem(problem: Problem, *, level: int = 0, explicit: bool = False) -> list[SpectralMeasure]:
+def reduce_problem(problem: Problem, *, level: int = 0, compress: bool | None = None) -> list[SpectralMeasure]:
     """Reduce ``problem`` to one :class:`~scalinglaw.measure.SpectralMeasure` per sketch draw (one for plain
     regression).
 
     Plain regression goes through :func:`~scalinglaw.measure.spectrum_measure` (explicit head, quadrature
-    blocks at refinement ``level``, frozen remainder; ``explicit=True`` keeps every coordinate of a finite ``d``).
+    blocks at refinement ``level``, frozen remainder; ``compress`` as there).
     A sketch is drawn on the finite proxy of :meth:`~scalinglaw.problem.Problem.proxy_dimension` coordinates.
     """
     spec, target = problem.spectrum, problem.target
@@ -97,7 +97,7 @@ def reduce_problem(problem: Problem, *, level: int = 0, explicit: bool = False) 
         return [
             spectrum_measure(
                 spec, target, sigma2=problem.sigma2, horizon=run_horizon(problem), fast_gamma=problem.gamma,
-                rate_scale=scale, rate_floor=floor, level=level, explicit=explicit,
+                rate_scale=scale, rate_floor=floor, level=level, compress=compress,
             )
         ]
     n = problem.proxy_dimension()

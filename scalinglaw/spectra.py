@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+import mpmath
 import numpy as np
 from scipy import integrate, special
 
@@ -141,11 +142,20 @@ class PowerLaw(Spectrum):
                     "b", s, "be > 1 so that the signal of an infinite-dimensional target is finite"
                 )
             return self.lambda1 * hurwitz_tail(s, k)
+        if self.d - k <= 1_000_000:
+            # short range: a vectorised direct sum has no cancellation (no Python loop)
+            i = np.arange(k + 1, int(self.d) + 1, dtype=np.float64)
+            return float(self.lambda1 * math.fsum(np.exp(-s * np.log(i))))
         if s > 1:
             return self.lambda1 * (hurwitz_tail(s, k) - hurwitz_tail(s, self.d))
-        # Non-summable exponent on a finite range: vectorised direct sum (no Python loop).
-        i = np.arange(k + 1, int(self.d) + 1, dtype=np.float64)
-        return float(self.lambda1 * np.exp(-s * np.log(i)).sum())
+        # a non-summable exponent on a long finite range: zeta(s, k+1) - zeta(s, d+1) by analytic continuation
+        # (digamma at s = 1), at raised precision for the difference
+        with mpmath.workdps(40):
+            if s == 1:
+                val = mpmath.digamma(self.d + 1) - mpmath.digamma(k + 1)
+            else:
+                val = mpmath.zeta(s, k + 1) - mpmath.zeta(s, self.d + 1)
+        return float(self.lambda1 * val)
 
     @property
     def label(self) -> str:
@@ -188,30 +198,37 @@ class LogPowerLaw(Spectrum):
         r""":math:`\lambda_i` at (float) indices ``i``."""
         return self.scale / (i * np.log1p(i) ** self.a)
 
-    def tail_sum(self, k: int, *, target_exponent: float | None = None) -> float:
+    def tail_sum(self, k: int, *, target_exponent: float | None = None, power: int = 1) -> float:
+        r"""Return :math:`\sum_{k<i\le d}\lambda_i^{p}` (``power`` :math:`p`; only the isotropic target)."""
         if target_exponent:
             raise ParameterError("b", target_exponent, "equal a (isotropic prior) for a log-power spectrum")
         if k >= self.d:
             return 0.0
         if not math.isinf(self.d) and self.d - k <= 1_000_000:
-            return float(self.head(int(self.d))[k:].sum())
+            return float(math.fsum(self._at(np.arange(k + 1, int(self.d) + 1, dtype=np.float64)) ** power))
         # Euler-Maclaurin beyond the head: sum_{lo<=i<=stop} f(i) = int_{lo}^{stop} f + (f(lo)+f(stop))/2
         #   - (f'(lo)-f'(stop))/12 + ...
         def f(x: float) -> float:
-            return self.scale / (x * math.log1p(x) ** self.a)
+            return (self.scale / (x * math.log1p(x) ** self.a)) ** power
 
         def fprime(x: float) -> float:
             lg = math.log1p(x)
-            return -self.scale * (1.0 / (x * x * lg**self.a) + self.a / (x * (1 + x) * lg ** (self.a + 1)))
+            dlam = -self.scale * (1.0 / (x * x * lg**self.a) + self.a / (x * (1 + x) * lg ** (self.a + 1)))
+            return power * (self.scale / (x * lg**self.a)) ** (power - 1) * dlam
 
-        # the first terms exactly: the Euler-Maclaurin remainder falls like f'''(k) ~ k^-4
+        # the first terms exactly: the Euler-Maclaurin remainder falls like the third derivative, ~ k^-4
         head_terms = 10_000
-        head = math.fsum(self._at(np.arange(k + 1, k + head_terms + 1, dtype=np.float64)))
+        head = math.fsum(self._at(np.arange(k + 1, k + head_terms + 1, dtype=np.float64)) ** power)
         lo = k + head_terms + 1.0
         hi = math.inf if math.isinf(self.d) else float(self.d)
-        # substitute x = e^t to tame the slow decay: f(x) x = scale / log(1 + e^t)^a, without overflow in e^t
-        val, _ = integrate.quad(lambda t: self.scale / np.logaddexp(0.0, t) ** self.a, math.log(lo),
-                                math.log(hi) if math.isfinite(hi) else np.inf, limit=200, epsabs=0, epsrel=1e-12)
+
+        # substitute x = e^t to tame the slow decay: f(x) x = scale^p e^((1-p) t) / log(1 + e^t)^(p a), without
+        # overflow in e^t
+        def integrand(t: float) -> float:
+            return self.scale**power * math.exp((1 - power) * t) / np.logaddexp(0.0, t) ** (power * self.a)
+
+        val, _ = integrate.quad(integrand, math.log(lo), math.log(hi) if math.isfinite(hi) else np.inf, limit=200,
+                                epsabs=0, epsrel=1e-12)
         val += 0.5 * f(lo) - fprime(lo) / 12.0
         if math.isfinite(hi):
             val += 0.5 * f(hi) + fprime(hi) / 12.0

@@ -44,6 +44,7 @@ from .window import Moments
 __all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk", "measure_risk_limit"]
 
 METHODS = ("auto", "spectral", "recursion")
+MEASURES = ("auto", "explicit", "compressed")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
 RECURSION_STEPS = 256
 
@@ -208,10 +209,10 @@ def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
 
 
 def _terms_with_error(
-    problem: Problem, method: str, level: int = 0
+    problem: Problem, method: str, compress: bool | None
 ) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str]]:
     """Terms per measure (sketch draw), their numerical error, the moment coefficients, method and notes."""
-    measures = reduce_problem(problem, level=level)
+    measures = reduce_problem(problem, compress=compress)
     all_terms, all_errors, mcs, notes = [], [], [], []
     used = method
     for measure in measures:
@@ -219,7 +220,7 @@ def _terms_with_error(
         used = res.method
         errors = {k: 0.0 for k in res.terms}
         if measure.compressed:
-            finer = reduce_problem(problem, level=level + 1)[0]
+            finer = reduce_problem(problem, level=1, compress=compress)[0]
             fine = measure_risk(finer, problem, method)
             errors = {k: abs(fine.terms[k] - res.terms[k]) for k in res.terms}
             notes.append(
@@ -239,7 +240,7 @@ def _terms_with_error(
     return all_terms, all_errors, mcs, used, notes
 
 
-def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
+def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto") -> ExactResult:
     """Exact expected (excess) risk of the quantized SGD described by ``problem``.
 
     Parameters
@@ -249,6 +250,11 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
     method : {"auto", "spectral", "recursion"}
         ``spectral``: closed form per constant-step phase (cost independent of N); ``recursion``: the
         step-by-step reference; ``auto``: recursion for short runs, closed form otherwise.
+    measure : {"auto", "explicit", "compressed"}
+        How a plain problem's spectrum becomes the engine's spectral measure (:mod:`scalinglaw.measure`):
+        ``explicit`` keeps every coordinate (finite ``d``; exact), ``compressed`` merges blocks of a smooth
+        spectrum by quadrature (error estimated by refinement and reported), ``auto`` compresses above
+        :data:`~scalinglaw.measure.EXPLICIT_MAX` coordinates and for ``d = inf``.
 
     Returns
     -------
@@ -264,8 +270,10 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
         sketch.
     """
     _checks.choice("method", method, METHODS)
+    _checks.choice("measure", measure, MEASURES)
     _check_supported(problem)
-    all_terms, all_errors, mcs, used, notes = _terms_with_error(problem, method)
+    compress = {"auto": None, "explicit": False, "compressed": True}[measure]
+    all_terms, all_errors, mcs, used, notes = _terms_with_error(problem, method, compress)
     keys = list(all_terms[0])
     terms = {k: float(np.mean([t[k] for t in all_terms])) for k in keys}
     errors = {k: float(np.mean([e.get(k, 0.0) for e in all_errors])) for k in keys}
@@ -274,7 +282,7 @@ def exact_risk(problem: Problem, *, method: str = "auto") -> ExactResult:
     if problem.sketch_draws > 1:
         notes.append(f"averaged over {problem.sketch_draws} sketch draws (seed {problem.sketch_seed})")
     mc = mcs[0]
-    first = reduce_problem(problem)[0] if problem.M is None else None
+    first = reduce_problem(problem, compress=compress)[0] if problem.M is None else None
     target = first.target if first is not None else None
     w_q = None
     if problem.M is None and target is not None and not first.compressed:

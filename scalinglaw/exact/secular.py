@@ -46,6 +46,30 @@ def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np
     return z, deflated, rotations
 
 
+def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Also deflate the components whose coupling is negligible *relative to their own pole*.
+
+    Dropping :math:`z_i` moves the eigenvalue near :math:`\kappa_i` by at most :math:`z_i^2`, i.e. by
+    :math:`z_i^2/\kappa_i` relative, and every other root by at most :math:`\sum z_i^2/\kappa_i` relative. The slow
+    modes are raised to powers :math:`n\sim10^{28}`, so they need *relative* accuracy, which the absolute test
+    (relative to :math:`\max\kappa`) does not give; and ``dlasd4`` fails to converge on a root that sits within
+    rounding of its pole. So the smallest ratios :math:`z_i^2/\kappa_i` are deflated while their sum stays
+    below :math:`\epsilon_{\rm mach}/8`.
+    """
+    live = np.nonzero(~deflated)[0]
+    if not live.size or not np.all(kap[live] > 0):
+        return z, deflated
+    ratio = z[live] ** 2 / kap[live]
+    order = np.argsort(ratio)
+    drop = live[order[np.cumsum(ratio[order]) <= np.finfo(float).eps / 8]]
+    if drop.size:
+        z = z.copy()
+        deflated = deflated.copy()
+        z[drop] = 0.0
+        deflated[drop] = True
+    return z, deflated
+
+
 def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
 
@@ -71,6 +95,7 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
     z0 = np.sqrt(max(beta, 0.0)) * h[order]
     scale = max(float(np.max(np.abs(kap))), float(z0 @ z0), 1e-300)
     z, deflated, rotations = _deflate(kap, z0, 8 * np.finfo(float).eps * scale)
+    z, deflated = _deflate_relative(kap, z, deflated)
     live = np.nonzero(~deflated)[0]
     k = np.empty(n)
     V = np.zeros((n, n))  # eigenvectors in the sorted (and rotated) basis, column j for eigenvalue k[j]

@@ -124,7 +124,7 @@ class PhaseSolver:
             if coupled:
                 a_n -= U @ (X @ Dn)
                 if jr.size:
-                    a_n += U[:, jr] @ (om * divdiff1(n, k[jr], e[mr]))
+                    a_n += U @ np.bincount(jr, om * divdiff1(n, k[jr], e[mr]), minlength=k.size)
             out_a[ic] = a_n
             if not sums:
                 continue
@@ -136,15 +136,45 @@ class PhaseSolver:
                 M2 = divdiff1(n, e[:, None], e[None, :])
                 e_a -= D * np.einsum("im,im->i", E, M2)
                 if jr.size:
-                    s_a += U[:, jr] @ (om * divdiff2(n, k[jr], e[mr], 0.0))
-                    T = divdiff2(n, e[:, None], k[jr][None, :], e[mr][None, :])
-                    e_a += D * ((U[:, jr] * T) @ om)
+                    s_a += U @ np.bincount(jr, om * divdiff2(n, k[jr], e[mr], 0.0), minlength=k.size)
+                    e_a += D * _resonant_pairs_sum(n, U, e, k, M1, jr, mr, om)
             Sa[ic] = s_a
             Ea[ic] = e_a
         out["a"] = out_a
         if sums:
             out["Sa"], out["Ea"], out["Sm"] = Sa, Ea, m0 * ge
         return out
+
+
+#: Resonant pairs per block of the O(nodes x pairs) sum in :func:`_resonant_pairs_sum` (bounds its memory).
+PAIR_BLOCK = 2048
+
+
+def _resonant_pairs_sum(
+    n: int, U: np.ndarray, e: np.ndarray, k: np.ndarray, M1: np.ndarray, jr: np.ndarray, mr: np.ndarray,
+    om: np.ndarray,
+) -> np.ndarray:
+    r""":math:`\sum_rU_{i,j_r}\,f_n[D_i,p_{j_r},D_{m_r}]\,\Omega_r` for every :math:`i`, in blocks of pairs (memory
+    :math:`O(d\cdot` ``PAIR_BLOCK``:math:`)` instead of :math:`O(d\cdot|\text{pairs}|)`).
+
+    With :math:`p_j\approx D_m` (a resonant pair) the second divided difference is the quotient
+    :math:`(f[D_i,p_j]-f[p_j,D_m])/(D_i-D_m)` of first ones already at hand (``M1`` and the pair's own), accurate
+    unless :math:`D_i` is itself close to the pair (:math:`n|e_i-e_m|\le1`), where the confluent formula of
+    :func:`~scalinglaw.exact.divdiff.divdiff2` is used.
+    """
+    out = np.zeros(e.size)
+    F = divdiff1(n, k[jr], e[mr])  # f[p_j, D_m]
+    for lo in range(0, jr.size, PAIR_BLOCK):
+        j, m = jr[lo : lo + PAIR_BLOCK], mr[lo : lo + PAIR_BLOCK]
+        gap = e[m][None, :] - e[:, None]  # D_i - D_m
+        near = (n * np.abs(gap) <= 1.0) | (e[:, None] >= 1.0) | (e[m][None, :] >= 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            T = (M1[:, j] - F[lo : lo + PAIR_BLOCK][None, :]) / gap
+        if np.any(near):
+            ii, rr = np.nonzero(near)
+            T[ii, rr] = divdiff2(n, e[ii], k[j][rr], e[m][rr])
+        out += (U[:, j] * T) @ om[lo : lo + PAIR_BLOCK]
+    return out
 
 
 def _taylor_order(nu: float) -> int:
@@ -174,9 +204,9 @@ def _taylor_segment(
     e = step.gamma * step.rate
 
     def binomials(N: int) -> list[float]:
-        """C(N, r) / n^r for r = 0..Q+3."""
-        j = np.arange(Q + 3)
-        return np.concatenate([[1.0], np.cumprod((N - j) / (n * (j + 1.0)))]).tolist()
+        """C(N, r) / n^r for r = 0..Q+3, with (N - j)/n = 1 + (N - n - j)/n exact for huge integers."""
+        ratio = [1.0 + float(N - n - j) / float(n) for j in range(Q + 3)]
+        return np.concatenate([[1.0], np.cumprod(np.array(ratio) / np.arange(1.0, Q + 4.0))]).tolist()
 
     c0, c1 = binomials(n), binomials(n + 1)
     nf = float(n)

@@ -1,0 +1,149 @@
+"""The spectral measure: quadrature of power-law spectra, the lumped frozen remainder, d = inf without a proxy,
+and the engine at N up to 1e30 against a 50-digit evaluation of the same recursion (issue 11)."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from mp_reference import reference_moments
+
+from scalinglaw.dynamics import StepMap, mean_square_step_limit, moment_coefficients
+from scalinglaw.exact import exact_risk
+from scalinglaw.exact.spectral import spectral_moments
+from scalinglaw.measure import discrete_gauss_rule, spectrum_measure
+from scalinglaw.problem import make_problem
+from scalinglaw.reduction import reduce_problem
+from scalinglaw.spectra import LogPowerLaw, PowerLaw
+from scalinglaw.targets import Ones, SourcePrior
+
+
+@pytest.mark.parametrize("count", [6, 7, 13, 100, 12345, 10**15])
+def test_discrete_gauss_rule_is_exact_for_degree_11(count):
+    x, w = discrete_gauss_rule(count, 6)
+    assert np.all(w > 0) and np.all((x >= 0) & (x <= count - 1))
+    assert math.fsum(w) == pytest.approx(count, rel=1e-14)
+    # sum_{i<N} (i/N)^k in closed form (Faulhaber via mpmath's Bernoulli polynomials)
+    for k in (1, 5, 11):
+        exact = (mpmath.bernpoly(k + 1, count) - mpmath.bernpoly(k + 1, 0)) / (k + 1) / mpmath.mpf(count) ** k
+        got = math.fsum(w * (x / count) ** k)
+        assert got == pytest.approx(float(exact), rel=1e-12)
+
+
+def test_measure_sums_match_the_spectrum():
+    """Node sums reproduce tr H, the signal and sum lambda^2 s of the whole (infinite) spectrum."""
+    spec, target = PowerLaw(1.5, math.inf), SourcePrior(1.2)
+    for level, tol in ((0, 1e-8), (1, 1e-12)):  # 6-point rules on blocks of index ratio 2, then sqrt(2)
+        m = spectrum_measure(spec, target, sigma2=1.0, horizon=1e12, fast_gamma=0.1, level=level)
+        assert m.frozen is not None and m.compressed
+        w, mu, s = m.weight, m.mu, m.target_sq
+        assert math.fsum(w * mu) == pytest.approx(float(mpmath.zeta(1.5)), rel=tol)
+        assert math.fsum(w * mu * s) == pytest.approx(float(mpmath.zeta(1.2)), rel=tol)
+        assert math.fsum(w * mu * mu * s) == pytest.approx(float(mpmath.zeta(2.7)), rel=tol)
+
+
+def test_logpower_measure_sums():
+    spec = LogPowerLaw(2.0, math.inf)
+    m = spectrum_measure(spec, Ones(), sigma2=1.0, horizon=1e9, fast_gamma=0.1, level=1)
+    assert math.fsum(m.weight * m.mu) == pytest.approx(spec.trace(), rel=1e-11)
+
+
+def _random_problem(rng: np.random.Generator, d: int) -> dict:
+    a = float(rng.uniform(1.1, 4.0))
+    data = rng.choice([None, "additive", "multiplicative", "multiplicative-coord"])
+    eps = float(10 ** rng.uniform(-3, -0.5))
+    spec = f"{data}:{eps:.4g}" if data else None
+    B = int(rng.choice([1, 4, 32]))
+    lam = np.arange(1, d + 1.0) ** -a
+    tr = lam.sum() * (1 + eps) + (d * eps if data == "additive" else 0.0)
+    gamma = float(rng.uniform(0.05, 0.9)) * mean_square_step_limit(1 + eps, tr, B)
+    N = B * int(10 ** rng.uniform(1, 7))
+    sched = str(rng.choice(["constant", "geometric"]))
+    avg = str(rng.choice(["last", "uniform", "tail"]))
+    target = str(rng.choice(["ones", "prior"]))
+    kw = dict(a=a, d=d, N=N, B=B, gamma=gamma, schedule=sched, average=avg, data=spec, target=target,
+              sigma2=float(rng.choice([0.0, 0.1, 1.0])))
+    if target == "prior":
+        kw["b"] = a + float(rng.uniform(-0.3, 0.3)) if rng.random() < 0.5 else None
+    return kw
+
+
+@pytest.mark.slow
+def test_compressed_measure_agrees_with_explicit_coordinates_on_100_random_problems():
+    """d in [300, 2000]: the compressed measure (quadrature blocks, frozen node) against every coordinate explicit,
+    1e-10 relative; the refinement estimate bounds the actual quadrature error."""
+    rng = np.random.default_rng(2026)
+    done = 0
+    worst = 0.0
+    while done < 100:
+        kw = _random_problem(rng, int(rng.integers(300, 2001)))
+        p = make_problem(**kw)
+        explicit = exact_risk(p, measure="explicit")
+        comp = exact_risk(p, measure="compressed")
+        err = abs(comp.excess_risk - explicit.excess_risk)
+        worst = max(worst, err / explicit.excess_risk)
+        assert err <= 1e-10 * explicit.excess_risk + 1e-300, kw
+        assert err <= comp.error + 1e-12 * explicit.excess_risk, kw
+        done += 1
+    assert worst < 1e-10
+
+
+def test_infinite_d_result_has_small_reported_error_and_no_proxy():
+    p = make_problem(a=1.5, d="inf", N=10**8, gamma=0.3, data="multiplicative:0.01")
+    r = exact_risk(p)
+    assert 0 < r.error < 1e-6 * r.excess_risk
+    assert not any("proxy" in n for n in r.notes)
+    # the d = inf risk does not depend on the simulator's proxy setting
+    assert exact_risk(p.with_(d_proxy=1024)).excess_risk == r.excess_risk
+    # and is the limit of finite d: the gap to d = 1e12 is the unlearned signal beyond it (+ its noise effect)
+    big = exact_risk(make_problem(a=1.5, d=10**12, N=10**8, gamma=0.3, data="multiplicative:0.01"))
+    # an unlearned coordinate adds lambda s to the clean excess risk whatever the data noise (w = 0 there), and
+    # its signal is label noise for the rest (the variance grows by beyond / sigma^2 of itself, sigma^2 = 1)
+    beyond = float(mpmath.zeta(1.5, 10**12 + 1))
+    assert r.excess_risk - big.excess_risk == pytest.approx(beyond * (1 + r.terms["variance"]), rel=2e-4)
+
+
+@pytest.mark.parametrize("N", [10**12, 10**20, 10**30])
+def test_huge_n_runs_in_log_space(N):
+    for sched in ("constant", "geometric"):
+        r = exact_risk(make_problem(a=2, d="inf", N=N, gamma=0.3, schedule=sched, average="last",
+                                    data="multiplicative:0.01"))
+        assert np.isfinite(r.excess_risk) and r.terms["variance"] >= 0 and r.terms["bias"] >= 0
+
+
+def _n_dependent(N: int, sched: str, avg: str, data: str | None, lam: list[float]) -> tuple[float, float]:
+    """bias + variance + cross (the part of the excess risk that depends on N): engine and 50-digit reference."""
+    p = make_problem(spectrum=np.array(lam), N=N, gamma=0.5, schedule=sched, average=avg, data=data, sigma2=0.5)
+    (meas,) = reduce_problem(p)
+    mc = moment_coefficients(meas, p.quantizers, p.B)
+    maps = [(StepMap.build(mc, g), n) for g, n in p.phases()]
+    sh, s, mu = mc.shrink, mc.target_sq, mc.mu
+    m0 = np.stack([-sh * s, np.zeros_like(s)])
+    a0 = np.stack([sh * sh * s, np.zeros_like(s)])
+    mom = spectral_moments(maps, m0, a0, np.array([0.0, 1.0]), avg)
+    engine = float(mu @ (mom.second[0] + mom.second[1]) + 2 * (mu * (sh - 1)) @ mom.cross[0])
+    with mpmath.workdps(50):
+        sb, cb = reference_moments(maps, m0[0], a0[0], 0.0, avg)
+        sv, _ = reference_moments(maps, m0[1], a0[1], 1.0, avg)
+        ref = mpmath.fsum(mpmath.mpf(float(mu[i])) * (sb[i] + sv[i] + 2 * mpmath.mpf(float(sh[i] - 1)) * cb[i])
+                          for i in range(len(mu)))
+    return engine, float(ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", [None, "multiplicative:0.05"])
+@pytest.mark.parametrize("N", [10**12, 10**20, 10**30])
+def test_geometric_schedule_matches_50_digit_recursion(N, data):
+    """Lin et al.'s schedule (last iterate) up to N = 1e30: modes from fast to barely moved, 1e-8 relative."""
+    lam = [1.0, float(N) ** -0.5, 3.0 / N] if N < 10**30 else [1.0, 3.0 / N]
+    engine, ref = _n_dependent(N, "geometric", "last", data, lam)
+    assert engine == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.mark.parametrize("data", [None, "multiplicative:0.05"])
+@pytest.mark.parametrize("N", [10**12, 10**20, 10**30])
+def test_constant_schedule_average_matches_50_digit_recursion(N, data):
+    engine, ref = _n_dependent(N, "constant", "uniform", data, [1.0, float(N) ** -0.5, 3.0 / N])
+    assert engine == pytest.approx(ref, rel=1e-8)
