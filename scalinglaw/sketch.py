@@ -59,7 +59,7 @@ from scipy import optimize
 from scipy.linalg import eigh_tridiagonal
 
 from .errors import ParameterError
-from .measure import BLOCK_LAMBDA_RATIO, BLOCK_POINTS, FAST_RATE, SpectralMeasure
+from .measure import FAST_RATE, SpectralMeasure
 from .sketch_curve import curve_points, edge_x, find_gaps, lower_edge, top_edge
 from .spectra import Spectrum
 from .spectral_sums import SpectralSums, gap_candidates, spectral_sums
@@ -68,6 +68,9 @@ from .targets import Target
 __all__ = ["BlockRules", "SketchEquivalent", "gauss_from_chebyshev_moments", "sketch_approximation",
            "sketch_equivalent"]
 
+#: Blocks of the compressed equivalent at level 0: eigenvalue ratio about 10**0.5, Gauss points per block.
+BLOCK_RATIO = 10.0**0.5
+BLOCK_POINTS = 8
 #: Samples of the curve per decade of |r| (block boundaries are chosen among them).
 SAMPLES_PER_DECADE = 40
 #: Path margin below the curve as a fraction of a block's width in r, and the path's segments per block.
@@ -278,7 +281,7 @@ class SketchEquivalent:
         return self._rules[key]
 
     def _block_rules(self, fast_rate: float, level: int, points: int) -> BlockRules:
-        ratio = BLOCK_LAMBDA_RATIO ** (0.5**level)
+        ratio = BLOCK_RATIO ** (0.5**level)
         bounds = self._boundaries(ratio, fast_rate)
         ss, M = self.sums, self.M
         r_s, y_s, _ = self.samples

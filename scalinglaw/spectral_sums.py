@@ -50,9 +50,6 @@ from scipy import special
 
 from .errors import ParameterError
 from .measure import (
-    BLOCK_LAMBDA_RATIO,
-    BLOCK_POINTS,
-    BLOCK_RATIO,
     _at,
     _blocks,
     _index_below,
@@ -67,6 +64,10 @@ __all__ = ["SpectralSums", "gap_candidates", "spectral_sums"]
 
 #: The explicit head holds at least this many coordinates.
 HEAD_MIN = 256
+#: Tail blocks at level 0: index ratio at most 2 and eigenvalue ratio at most 10**0.5; Gauss points per block.
+TAIL_RATIO = 2.0
+TAIL_LAMBDA_RATIO = 10.0**0.5
+TAIL_POINTS = 8
 #: The far tail starts where lambda_i <= FAR_LEVEL * lambda_M.
 FAR_LEVEL = 1e-12
 #: Bytes per chunk of the (points x nodes) work arrays.
@@ -454,10 +455,10 @@ def spectral_sums(spectrum: Spectrum, target: Target, M: float, *, level: int = 
     xs, ws = [], []
     if n_e > n_h:
         a_eff = getattr(spectrum, "a", 1.0) or 1.0
-        ratio = min(BLOCK_RATIO, BLOCK_LAMBDA_RATIO ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
+        ratio = min(TAIL_RATIO, TAIL_LAMBDA_RATIO ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
         ratio = max(ratio, 1.0 + 1e-9)
         for lo, hi in _blocks(n_h + 1.0, n_e, ratio):
-            x, w = discrete_gauss_rule(hi - lo + 1.0, BLOCK_POINTS)
+            x, w = discrete_gauss_rule(hi - lo + 1.0, TAIL_POINTS)
             xs.append(lo + x)
             ws.append(w)
     node_x = np.concatenate(xs) if xs else np.zeros(0)

@@ -6,11 +6,11 @@ model, averaged over Gaussian sketches, is the exact engine run on the determini
 (:mod:`scalinglaw.deterministic`) up to a relative gap :math:`O(1/M)`.
 
 Experiment. For :math:`a\in\{1.5,2\}`, :math:`d=8M` (:math:`4M` at :math:`M\ge512`), constant step
-:math:`0.15/\operatorname{tr}H` (stable on every drawn sketch down to :math:`M=16`), last iterate, :math:`N=1000`, :math:`\sigma^2=0.1`, target ``ones``, and data
-quantization none, ``additive:1e-3`` and ``multiplicative:0.1``: the exact engine on each of many sketches
-(200 up to :math:`M=256`, then 100 and 50; the same sketches for the three schemes), its mean and standard error;
-the equivalent; and, for :math:`M\le128` (quick: 32), the simulator over (sketch, data) with one sketch per
-replica.
+:math:`0.15/\operatorname{tr}H` (stable on every drawn sketch down to :math:`M=16`), last iterate,
+:math:`N=1000`, :math:`\sigma^2=0.1`, target ``ones``, and data quantization none, ``additive:1e-3`` and
+``multiplicative:0.1``: the exact engine on each of many sketches (200 up to :math:`M=256`, then 100 and 50;
+the same sketches for the three schemes), its mean and standard error; the equivalent; and, for
+:math:`M\le128` (quick: 32), the simulator over (sketch, data) with one sketch per replica.
 
 Criterion (stated before the run):
 
