@@ -292,3 +292,24 @@ def test_cli_predict_de(capsys):
         with pytest.raises(SystemExit) as exc:
             main(["predict", "--method", "de", *argv])
         assert exc.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_effective_sizes_from_the_equivalent():
+    """SPEC 5.5 on the equivalent: N_eff solves R_fp(N') - R_fp(inf) = R_q(N) - R_q(inf) (checked at the returned
+    N' with the equivalent's own risks), M_eff = M for multiplicative noise and df_1(kappa_eps) normalised for
+    additive noise (below M, above 1)."""
+    from scalinglaw.predict import effective_sizes
+
+    p = make_problem(a=2.0, d=2048, M=128, N=10**4, gamma=0.1, data="multiplicative:0.05", schedule="geometric",
+                     average="last")
+    sizes = effective_sizes(p, method="de")
+    n_eff = sizes.data_exact
+    assert sizes.model_exact == 128 and 0.8 < n_eff / p.N < 1.0
+    fp = p.with_(data=None)
+    lhs = deterministic_risk(p, error_estimate=False).excess_risk - deterministic_risk_limit(p)
+    n_lo = (int(n_eff) // p.B) * p.B
+    rhs_lo = deterministic_risk(fp.with_(N=n_lo), error_estimate=False).excess_risk - deterministic_risk_limit(fp)
+    rhs_hi = deterministic_risk(fp.with_(N=n_lo + 1), error_estimate=False).excess_risk - deterministic_risk_limit(fp)
+    assert rhs_hi <= lhs <= rhs_lo
+    add = effective_sizes(p.with_(data="additive:1e-3"), method="de")
+    assert 1 < add.model_exact < 128 and add.additive_error_exact > 0
