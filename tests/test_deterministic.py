@@ -197,7 +197,7 @@ def test_effective_model_size_against_the_engine_over_sketches():
     exact engine's operational M_eff averaged over 200 sketches, within 3 standard errors."""
     from scalinglaw.dynamics import moment_coefficients
 
-    p = make_problem(a=2.0, d=2048, M=128, N=100, gamma=0.1, data="additive:1e-3", sketch_draws=200, sketch_seed=5)
+    p = make_problem(a=2.0, d=1024, M=128, N=100, gamma=0.1, data="additive:1e-3", sketch_draws=200, sketch_seed=5)
     vals = []
     for m in reduce_problem(p):
         sh = moment_coefficients(m, p.quantizers, p.B).shrink
