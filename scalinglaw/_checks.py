@@ -12,7 +12,9 @@ from .errors import ParameterError
 
 
 def as_float(name: str, value: Any) -> float:
-    """Cast a scalar to float, refusing NaN and non-numbers with a named error."""
+    """Cast a scalar to float, refusing NaN, booleans and non-numbers with a named error."""
+    if isinstance(value, bool | np.bool_):  # True would silently become 1
+        raise ParameterError(name, value, "be a number, not a boolean")
     try:
         out = float(value)
     except (TypeError, ValueError):

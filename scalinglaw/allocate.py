@@ -46,6 +46,7 @@ __all__ = [
     "isoflop",
     "isoloss",
     "optimize_allocation",
+    "require_frontier",
 ]
 
 ROLES = ("size", "data", "precision")
@@ -78,6 +79,9 @@ class AllocationModel(ABC):
     grid_1d: int = 400
     grid_2d: tuple[int, int] = (160, 64)
     refine: bool = True
+    #: order of the wall time of one optimum (grid + L-BFGS-B; 2-90 ms measured on the development machine), for
+    #: the resource estimate of a frontier
+    seconds_per_solve: ClassVar[float] = 0.1
 
     def __init__(self, law: Law) -> None:
         self.law = law
@@ -106,12 +110,22 @@ class AllocationModel(ABC):
         bits = float(getattr(q, "bits", 0) or (q.exp_bits + q.man_bits + 1))
         return Format(name=name, bits=bits, law_precision=bits)
 
+    def infeasibility(self, budget: float, kind: str, fixed: dict[str, float],
+                      extra: dict[str, float] | None) -> ParameterError | None:
+        """Hook: a model-specific reason why no allocation is feasible (``None``: the generic message)."""
+        return None
+
     def closed(self, budget: np.ndarray, kind: str, fixed: dict[str, float]) -> dict[str, np.ndarray] | None:
         """Closed-form optimum (vectorised over budgets) or ``None`` where there is none."""
         return None
 
     def reference(self, budget: float, kind: str) -> dict[str, Any]:
         """Extra published/reconstructed predictions to report beside the optimum (none by default)."""
+        return {}
+
+    def details(self, size: Any, data: Any, P: Any, extra: dict[str, float] | None = None) -> dict[str, Any]:
+        """Law-specific facts every result reports (Sun's layout, Chen's compute pricing); none by default.
+        Vectorised over ``P`` (frontiers pass arrays)."""
         return {}
 
 
@@ -146,13 +160,14 @@ class KumarModel(AllocationModel):
         super().__init__(law)
         self.precision_bounds = (law._tied_lower_bound(), 16.0)
         self.fixed_precision = 16.0
-        self._fn = law.compile()
+        # no post-training quantization (Eq. 5): the ptq term is left out, not evaluated at P_post = inf (0 * inf)
+        self._fns = [law.compile(t) for t in law.terms() if t != "ptq"]
         self._consts = law._constant_args()
 
     def raw_loss(self, size, data, P, extra=None):
         P = np.asarray(extra["law_precision"] if extra else P, dtype=np.float64)
         with np.errstate(all="ignore"):
-            out = self._fn(size, data, P, P, P, np.inf, *self._consts)
+            out = sum(fn(size, data, P, P, P, np.inf, *self._consts) for fn in self._fns)
         ok = (P > self.precision_bounds[0]) | np.isinf(P)
         return np.where(ok & np.isfinite(out), out, np.inf)
 
@@ -199,7 +214,7 @@ class SunModel(AllocationModel):
             E, M = self.layout(np.asarray(P, dtype=np.float64))
         with np.errstate(all="ignore"):
             out = self._fn(size, data, E, M, self.block, *self._consts)
-        ok = (np.asarray(E) >= 0) & (np.asarray(M) >= 0)
+        ok = (np.asarray(E) >= 1) & (np.asarray(M) >= 0)  # the law's domain: E >= 1 exponent bit
         return np.where(ok & np.isfinite(out), out, np.inf)
 
     def terms(self, size, data, P, extra=None):
@@ -223,20 +238,50 @@ class SunModel(AllocationModel):
             return None
         return {"precision": self.law.optimal_precision(budget, self.block)}
 
+    def details(self, size, data, P, extra=None):
+        """The layout (E, M) the loss used: the format's, or the continuous optimum of Eq. 19/31 [SRC]; with a
+        whole number of bits also the best integer layout (:meth:`SunLaw.optimal_layout`)."""
+        if extra and "E" in extra:
+            return {"layout": {"E": float(extra["E"]), "M": float(extra["M"]), "block": self.block,
+                               "rule": "the named format's exponent and mantissa bits"}}
+        P = np.asarray(P, dtype=np.float64)
+        E, M = self.layout(P)
+        out: dict[str, Any] = {"E": E if E.ndim else float(E), "M": M if M.ndim else float(M), "block": self.block,
+                               "rule": "continuous optimum M = nu P/(delta+nu) - 0.5, E = P - 1 - M (Eq. 19/31)"}
+        if P.ndim == 0 and float(P) == round(float(P)) and P >= 2:
+            lay = self.law.optimal_layout(P)
+            out["integer"] = {"E": float(lay.E), "M": float(lay.M)}
+        return {"layout": out}
+
 
 class ChenModel(AllocationModel):
-    """Chen et al.'s QAT law (W4A4 by default): precision fixed at 4 bits, group size ``G`` an option."""
+    r"""Chen et al.'s QAT law (W4A4 by default) at group size ``G``; the precision is not a decision variable.
+
+    The compute budget is priced as :math:`C=\tfrac{6}{16}ND\,P_{\rm compute}` with ``compute_bits``
+    :math:`=P_{\rm compute}`. Chen et al. train with fake quantization, so their runs cost BF16 compute: the
+    default 16 gives Chinchilla's :math:`6ND` [RECON: the paper states no cost model]. ``compute_bits=4`` prices
+    W4A4 training as 4-bit compute (Kumar et al.'s convention, which assumes hardware running at that precision).
+    """
 
     precision_free = False
-    fixed_precision = 4.0
+    fixed_precision = 16.0
 
-    def __init__(self, law: Law, G: float = 128.0) -> None:
+    def __init__(self, law: Law, G: float = 128.0, compute_bits: float = 16.0) -> None:
         super().__init__(law)
         self.G = _checks.as_float("G", G)
         if not 1.0 <= self.G < math.inf:  # the law's domain: a group of at least one element
             raise ParameterError("G", G, "be >= 1 and finite (elements per quantization scale)")
+        self.compute_bits = _checks.positive("compute_bits", compute_bits)
+        self.fixed_precision = self.compute_bits
         self._fn = law.compile()
         self._consts = law._constant_args()
+
+    def details(self, size, data, P, extra=None):
+        bits = float(np.max(P)) if np.ndim(P) else float(P)
+        note = ("QAT with fake quantization at BF16 cost (default) [RECON]" if bits == 16.0 else
+                "training priced at this many bits (e.g. 4: W4A4 hardware)")
+        return {"pricing": {"compute_bits": bits, "formula": f"C = (6/16) N D x {bits:g} = {6 * bits / 16:g} N D",
+                            "note": note}}
 
     def raw_loss(self, size, data, P, extra=None):
         with np.errstate(all="ignore"):
@@ -325,6 +370,23 @@ class RegressionModel(AllocationModel):
         args = self._args(size, data, P, extra)
         return {k: float(v) for k, v in self.law.breakdown(**dict(zip(self._order, args, strict=True))).items()}
 
+    def infeasibility(self, budget, kind, fixed, extra):
+        """An unstable step for every size: the step limit is largest at the smallest model (M = 1) and the
+        highest precision, so state that one."""
+        size = float(fixed.get("size", 1.0))
+        P = float(fixed.get("precision", self.precision_bounds[1]))
+        vals = dict(zip(self._order, self._args(np.float64(size), np.float64(2.0), np.float64(P), extra),
+                        strict=True))
+        if not np.all(self._stable(vals)):
+            from .laws.regression import sketched_step_limit
+
+            data = ("additive" if self.scheme == "int" else "multiplicative") if "data" in self.quantize else None
+            limit = float(sketched_step_limit(vals, data))
+            smallest = f"{self.labels['size']} = {size:g}, {P:g} bits"
+            return ParameterError("--gamma", self.inputs["gamma"], f"be < {limit:.6g}, the mean-square step limit of "
+                                  f"the smallest model ({smallest}): no allocation trains at this step")
+        return None
+
     def format(self, name: str) -> Format:
         from .quantize import parse_quantizer
 
@@ -370,7 +432,7 @@ class RegressionModel(AllocationModel):
             return {}
         a = self.inputs["a"]
         return {"recon_precision": (a - 1) / (a + 1) * math.log(budget, 4),
-                "recon_precision_note": "SPEC §7 [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
+                "recon_precision_note": "theory/allocation.md [recon]: P* ~ (a-1)/(a+1) log_4 C (up to O(log log C))"}
 
 
 class ExactModel(RegressionModel):
@@ -387,6 +449,7 @@ class ExactModel(RegressionModel):
     grid_1d = 12
     grid_2d = (10, 10)
     refine = False
+    seconds_per_solve = 30.0  # about a hundred exact risks per optimum
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -508,6 +571,8 @@ class Allocation:
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     search_point: np.ndarray | None = field(default=None, repr=False, compare=False)
+    flatness: Flatness | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         lab = self.labels
@@ -527,7 +592,31 @@ class Allocation:
             out["candidates"] = self.candidates
         if self.reference:
             out["reference"] = self.reference
+        if self.flatness is not None:
+            out["flatness"] = self.flatness.to_dict(self.labels)
+        out.update(self.details)
         return out
+
+
+@dataclass(frozen=True)
+class Flatness:
+    """The allocations on the budget whose loss is within ``tolerance`` (relative) of the optimal loss.
+
+    Each interval is the range of that quantity over the set (the connected part that contains the optimum):
+    ``size``, ``data_per_size`` and ``precision``. ``open_ends`` names the ends where the set reaches a bound of
+    the search (the law's precision domain, a fixed variable's value), so the true range may extend further.
+    """
+
+    tolerance: float
+    size: tuple[float, float]
+    data_per_size: tuple[float, float]
+    precision: tuple[float, float]
+    open_ends: tuple[str, ...] = ()
+
+    def to_dict(self, labels: dict[str, str]) -> dict[str, Any]:
+        return {"tolerance": self.tolerance, labels["size"]: list(self.size),
+                f"{labels['data']}_per_{labels['size']}": list(self.data_per_size),
+                labels["precision"]: list(self.precision), "open_ends": list(self.open_ends)}
 
 
 # ------------------------------------------------------------------------------------------- numeric core
@@ -606,9 +695,40 @@ def _grid(model: AllocationModel, free: list[_Var]) -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], axis=-1)
 
 
-def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], extra: dict[str, float] | None,
-           x0: np.ndarray | None = None) -> tuple[np.ndarray, float, list[_Var], Any]:
-    """Grid then L-BFGS-B; with a warm start ``x0`` (a neighbouring budget's optimum) a local grid around it."""
+def _infeasible(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float],
+                extra: dict[str, float] | None) -> ParameterError:
+    """Why no allocation is feasible, blaming the input responsible (the budget's range, or the model's own)."""
+    lo, hi = (10.0**b for b in model.size_bounds)
+    if model.precision_free:
+        p_lo, p_hi = model.precision_bounds
+    else:
+        p_lo = p_hi = model.fixed_precision
+    p_lo, p_hi = fixed.get("precision", p_lo), fixed.get("precision", p_hi)
+    s_lo, s_hi = fixed.get("size", lo), fixed.get("size", hi)
+    d_lo, d_hi = fixed.get("data", lo), fixed.get("data", hi)
+    if kind == "compute":
+        k = model.compute_constant
+        c_lo, c_hi = k * s_lo * d_lo * p_lo, k * s_hi * d_hi * p_hi
+        what = "size x data x precision"
+    else:
+        c_lo, c_hi = s_lo * p_lo, s_hi * p_hi
+        what = "size x precision"
+    if budget < c_lo:
+        return ParameterError("--budget", budget, f"be >= {c_lo:.4g}, the {kind} of the smallest allocation "
+                              f"({what} with sizes >= 1 and the law's lowest precision)")
+    if budget > c_hi:
+        return ParameterError("--budget", budget, f"be <= {c_hi:.4g}: the search covers sizes up to {hi:.0e} "
+                              "(beyond that every law here is extrapolated by dozens of orders of magnitude)")
+    reason = model.infeasibility(budget, kind, fixed, extra)
+    if reason is not None:
+        return reason
+    return ParameterError("--budget", budget, "leave at least one feasible allocation (sizes >= 1 within the law's "
+                                              "domain)")
+
+
+def _loss_function(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float],
+                   extra: dict[str, float] | None) -> tuple[list[_Var], Any]:
+    """The free search variables and the loss over them (``inf`` outside the feasible set), vectorised."""
     free, _ = _free_variables(model, kind, fixed)
 
     def loss(x: np.ndarray) -> np.ndarray:
@@ -619,6 +739,14 @@ def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, fl
             bad |= (p < lo) | (p > hi)
         val = model.raw_loss(s, d, p, extra)
         return np.where(bad, np.inf, val)
+
+    return free, loss
+
+
+def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], extra: dict[str, float] | None,
+           x0: np.ndarray | None = None) -> tuple[np.ndarray, float, list[_Var], Any]:
+    """Grid then L-BFGS-B; with a warm start ``x0`` (a neighbouring budget's optimum) a local grid around it."""
+    free, loss = _loss_function(model, kind, budget, fixed, extra)
 
     axes: list[np.ndarray] = []
     if x0 is not None and model.refine and free and len(x0) == len(free):
@@ -632,8 +760,7 @@ def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, fl
         grid = _grid(model, free)
     vals = loss(grid)
     if not np.any(np.isfinite(vals)):
-        raise ParameterError("--budget", budget, "leave at least one feasible allocation (sizes >= 1 within the law's "
-                                                 "domain)")
+        raise _infeasible(model, kind, budget, fixed, extra)
     best = grid[int(np.argmin(vals))]
     if free and model.refine and x0 is not None:
         # frontier mode: successive zoomed grids, one vectorised call each (L-BFGS-B's many scalar calls cost more)
@@ -712,6 +839,111 @@ def _flat_range(model: AllocationModel, kind: str, budget: float, fixed: dict[st
     return (float(s[lo]), float(s[hi]))
 
 
+def flatness_range(model: AllocationModel, alloc: Allocation, tol: float = 0.005) -> Flatness | None:
+    r"""The near-optimal set of an allocation: every allocation on the same budget whose loss is at most
+    :math:`(1+\mathrm{tol})\,L^*`, as intervals on size, data per size and precision.
+
+    The variables the budget leaves free (size, and precision unless it is fixed or a named format) are
+    searched on a grid around the optimum that widens until the set is enclosed (or a bound of the law's domain
+    is reached, reported in ``open_ends``) and then zooms twice onto the set's bounding box; with one free
+    variable the two ends are then bisected to full precision. Costly objectives (``refine = False``) get
+    ``None``.
+    """
+    tol = _checks.positive("--flatness-tol", tol)
+    if not model.refine:
+        return None
+    fixed = {model_role: v for model_role, v in _roles_of(model, alloc.fixed).items()}
+    extra = None
+    if alloc.format is not None:
+        fmt = model.format(alloc.format)
+        fixed["precision"] = fmt.bits
+        extra = {**fmt.extra, "law_precision": fmt.law_precision}
+    elif alloc.method.startswith("grid"):  # integer bits: the precision is a choice among whole numbers
+        fixed["precision"] = alloc.precision
+    free, loss = _loss_function(model, alloc.budget_kind, alloc.budget, fixed, extra)
+    point = {"size": alloc.size, "data": alloc.data, "precision": alloc.precision}
+    x0 = np.array([math.log10(point[v.role]) if v.log else point[v.role] for v in free])
+    best = float(loss(x0[None, :])[0]) if free else alloc.loss
+    if not math.isfinite(best):
+        return None
+    thresh = best * (1.0 + tol) if best > 0 else best + tol * abs(best)
+    if not free:
+        return Flatness(tol, (alloc.size, alloc.size), (alloc.data / alloc.size,) * 2, (alloc.precision,) * 2)
+    n = 2001 if len(free) == 1 else 241
+    half = [2.0 if v.log else (v.hi - v.lo) for v in free]
+    lo_ax = [max(v.lo, c - h) if v.log else v.lo for v, c, h in zip(free, x0, half, strict=True)]
+    hi_ax = [min(v.hi, c + h) if v.log else v.hi for v, c, h in zip(free, x0, half, strict=True)]
+    comp = None
+    for _ in range(12):  # widen until the set is enclosed (or the domain's bound is reached)
+        axes, comp = _flat_component(loss, x0, lo_ax, hi_ax, n, thresh)
+        grow = False
+        for i, v in enumerate(free):
+            idx = np.nonzero(np.any(comp, axis=tuple(j for j in range(len(free)) if j != i)))[0]
+            if idx[0] == 0 and lo_ax[i] > v.lo:
+                lo_ax[i], grow = max(v.lo, lo_ax[i] - 2 * (x0[i] - lo_ax[i]) - 1.0), True
+            if idx[-1] == len(axes[i]) - 1 and hi_ax[i] < v.hi:
+                hi_ax[i], grow = min(v.hi, hi_ax[i] + 2 * (hi_ax[i] - x0[i]) + 1.0), True
+        if not grow:
+            break
+    for _ in range(2):  # zoom onto the bounding box of the set
+        new_lo, new_hi = [], []
+        for i, ax in enumerate(axes):
+            idx = np.nonzero(np.any(comp, axis=tuple(j for j in range(len(free)) if j != i)))[0]
+            step = (ax[-1] - ax[0]) / max(len(ax) - 1, 1)
+            new_lo.append(max(free[i].lo, ax[idx[0]] - 2 * step))
+            new_hi.append(min(free[i].hi, ax[idx[-1]] + 2 * step))
+        lo_ax, hi_ax = new_lo, new_hi
+        axes, comp = _flat_component(loss, x0, lo_ax, hi_ax, n, thresh)
+    mesh = np.meshgrid(*axes, indexing="ij")
+    pts = np.stack([m[comp] for m in mesh], axis=-1)
+    if len(free) == 1:  # bisect both ends of the interval
+        f1 = lambda z: float(loss(np.array([[z]]))[0])  # noqa: E731
+        ax = axes[0]
+        idx = np.nonzero(comp)[0]
+        ends = []
+        for inside, outside in ((idx[0], idx[0] - 1), (idx[-1], idx[-1] + 1)):
+            a = ax[inside]
+            if 0 <= outside < len(ax):
+                b = ax[outside]
+                for _ in range(60):
+                    m = 0.5 * (a + b)
+                    a, b = (m, b) if f1(m) <= thresh else (a, m)
+            ends.append(a)
+        pts = np.array([[ends[0]], [ends[1]]])
+    s_, d_, p_ = _assemble(model, alloc.budget_kind, alloc.budget, fixed, free, pts)
+    open_ends = []
+    for i, v in enumerate(free):
+        name = model.labels[v.role]
+        if pts[:, i].min() <= v.lo + 1e-12 * max(1.0, abs(v.lo)):
+            open_ends.append(f"{name} lower")
+        if pts[:, i].max() >= v.hi - 1e-12 * max(1.0, abs(v.hi)):
+            open_ends.append(f"{name} upper")
+    ratio = d_ / s_
+    return Flatness(tol, (float(s_.min()), float(s_.max())), (float(ratio.min()), float(ratio.max())),
+                    (float(p_.min()), float(p_.max())), tuple(open_ends))
+
+
+def _flat_component(loss: Any, x0: np.ndarray, lo: list[float], hi: list[float], n: int,
+                    thresh: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Grid axes (each containing the optimum's coordinate) and the connected set within ``thresh`` that
+    contains the optimum."""
+    from scipy import ndimage
+
+    axes = [np.union1d(np.linspace(a, b, n), [c]) for a, b, c in zip(lo, hi, x0, strict=True)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    pts = np.stack([m.ravel() for m in mesh], axis=-1)
+    ok = (loss(pts) <= thresh).reshape(mesh[0].shape)
+    centre = tuple(int(np.searchsorted(ax, c)) for ax, c in zip(axes, x0, strict=True))
+    ok[centre] = True  # the optimum itself (its loss defines the threshold)
+    labels, _ = ndimage.label(ok)
+    return axes, labels == labels[centre]
+
+
+def _roles_of(model: AllocationModel, fixed_by_label: dict[str, float]) -> dict[str, float]:
+    inv = {v: k for k, v in model.labels.items()}
+    return {inv[k]: v for k, v in fixed_by_label.items() if k in inv}
+
+
 def _dominant(model: AllocationModel, terms: dict[str, float]) -> str:
     reducible = {k: v for k, v in terms.items() if k not in model.constant_terms}
     return max(reducible, key=lambda k: reducible[k]) if reducible else max(terms, key=lambda k: terms[k])
@@ -776,6 +1008,7 @@ def optimize_allocation(
     integer_bits: bool = False,
     flat_rtol: float = 1e-3,
     flat_factor: float = 100.0,
+    flatness_tol: float = 0.005,
     **options: Any,
 ) -> Allocation:
     """Minimise a law's loss (or risk) under a budget.
@@ -797,6 +1030,8 @@ def optimize_allocation(
     flat_rtol, flat_factor : float
         Refuse (:class:`FlatOptimumError`) when sizes over a factor ``flat_factor`` are within ``flat_rtol`` of
         the optimal loss.
+    flatness_tol : float
+        Relative loss tolerance of the reported near-optimal set (:func:`flatness_range`; default 0.5%).
     **options
         Passed to :func:`allocation_model` when ``law`` is a name.
 
@@ -805,6 +1040,18 @@ def optimize_allocation(
     Allocation
     """
     model = law if isinstance(law, AllocationModel) else allocation_model(law, **options)
+    flatness_tol = _checks.positive("--flatness-tol", flatness_tol)
+    alloc = _optimize(model, budget, kind, formats, fix, integer_bits, flat_rtol, flat_factor)
+    extra = None
+    if alloc.format is not None:
+        fmt = model.format(alloc.format)
+        extra = {**fmt.extra, "law_precision": fmt.law_precision}
+    return _replace(alloc, flatness=flatness_range(model, alloc, flatness_tol),
+                    details=model.details(alloc.size, alloc.data, alloc.precision, extra))
+
+
+def _optimize(model: AllocationModel, budget: float, kind: str, formats: Sequence[str] | None,
+              fix: dict[str, float] | None, integer_bits: bool, flat_rtol: float, flat_factor: float) -> Allocation:
     kind = _checks.choice("--budget-kind", kind, ["compute", "memory"])
     budget = _checks.positive("--budget", budget)
     flat_rtol = _checks.positive("--flat-rtol", flat_rtol)
@@ -812,6 +1059,13 @@ def optimize_allocation(
     if not flat_factor > 1:  # inf is allowed: never refuse a flat optimum
         raise ParameterError("--flat-factor", flat_factor, "be > 1 (inf: never refuse a flat optimum)")
     fixed = _fixed_roles(model, fix)
+    if kind == "compute" and "size" in fixed and "data" in fixed and "precision" not in fixed and model.precision_free:
+        lab = model.labels
+        bits = budget / (model.compute_constant * fixed["size"] * fixed["data"])
+        raise ParameterError("--fix", f"{lab['size']}={fixed['size']:g},{lab['data']}={fixed['data']:g}",
+                             f"leave {lab['size']} or {lab['data']} free under a compute budget: with both fixed the "
+                             f"budget only sets the precision, {lab['precision']} = C/(k {lab['size']} {lab['data']}) "
+                             f"= {bits:.4g} bits (evaluate that configuration with predict)")
     roles = [r for r in model.labels if r != "precision" or model.precision_free]
     if all(r in fixed for r in roles):
         raise ParameterError("--fix", ",".join(f"{model.labels[k]}={v:g}" for k, v in fixed.items()),
@@ -910,6 +1164,7 @@ class Frontier:
     method: str
     budget_kind: str
     numeric_size: np.ndarray | None = None  # brute-force check when the frontier is analytic
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. Sun's layout along the frontier
 
     def exponent(self, which: str = "size") -> tuple[float, float]:
         """Least-squares slope of log(which) against log(budget), and its standard error."""
@@ -927,7 +1182,20 @@ class Frontier:
                f"exponent_{lab['size']}": self.exponent("size")[0]}
         if self.numeric_size is not None:
             out[f"numeric_{lab['size']}"] = self.numeric_size.tolist()
+        out.update(self.details)
         return out
+
+
+def require_frontier(model: AllocationModel, n_budgets: int, *, numeric: bool = True) -> None:
+    """Refuse a frontier whose estimated time or memory exceeds the machine's limits (:mod:`scalinglaw.resources`).
+
+    ``numeric``: whether every budget needs a numeric optimum (a closed-form frontier without the check costs
+    microseconds per budget)."""
+    from .resources import Estimate, require
+
+    per = model.seconds_per_solve if numeric else 1e-5
+    require(Estimate(f"a frontier over {n_budgets:g} budgets", memory=n_budgets * 8.0 * 64, seconds=n_budgets * per),
+            "--frontier", f"{n_budgets:g} budgets", hint=f"about {per:g} s per budget")
 
 
 def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.ndarray, *, kind: str = "compute",
@@ -944,6 +1212,7 @@ def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.nda
         raise ParameterError("--frontier", float(C[~(C > 0)][0]), "contain only positive budgets")
     fixed = _fixed_roles(model, fix)
     closed = model.closed(C, kind, fixed) if model.closed_is_exact else None
+    require_frontier(model, C.size, numeric=check or closed is None or "size" not in closed)
     if closed is not None and "size" in closed:
         s, d, p = (np.asarray(closed[r], dtype=np.float64) for r in ROLES)
         loss = model.raw_loss(s, d, p)
@@ -951,14 +1220,15 @@ def frontier(law: str | Law | AllocationModel, budgets: Sequence[float] | np.nda
         if check:
             numeric = np.array([_one(model, kind, float(c), fixed, None, 1e-3, math.inf, check_flat=False).size
                                 for c in C])
-        return Frontier(model.name, dict(model.labels), C, s, d, p, loss, "closed", kind, numeric)
+        return Frontier(model.name, dict(model.labels), C, s, d, p, loss, "closed", kind, numeric,
+                        model.details(s, d, p))
     allocs: list[Allocation] = []
     for c in C:  # warm start from the previous budget's optimum
         x0 = allocs[-1].search_point if allocs else None
         allocs.append(_one(model, kind, float(c), fixed, None, 1e-3, math.inf, check_flat=False, x0=x0))
-    return Frontier(model.name, dict(model.labels), C, np.array([a.size for a in allocs]),
-                    np.array([a.data for a in allocs]), np.array([a.precision for a in allocs]),
-                    np.array([a.loss for a in allocs]), "numeric", kind)
+    s, d, p = (np.array([getattr(a, r) for a in allocs]) for r in ("size", "data", "precision"))
+    return Frontier(model.name, dict(model.labels), C, s, d, p, np.array([a.loss for a in allocs]), "numeric", kind,
+                    details=model.details(s, d, p))
 
 
 def isoflop(law: str | Law | AllocationModel, budgets: Sequence[float], *, precision: float | None = None,

@@ -17,8 +17,12 @@ __all__ = [
     "bare_gaussian_draws",
     "compiled_over_numpy",
     "de_predict_time",
+    "exact_d_ratio",
     "exact_engine_time",
+    "exact_peak_memory",
+    "exact_scale_grid",
     "frontier_time",
+    "frontier_uncertainty_time",
     "help_time",
     "run",
     "simulator_over_rng",
@@ -119,6 +123,41 @@ def frontier_time(law: str = "kumar", budgets: int = 100, *, repeat: int = 5, **
     return {"law": law, "budgets": budgets, "seconds": seconds, "method": fr.method}
 
 
+def _synthetic_fit(law: str, draws: int, seed: int = 0) -> Any:
+    """A fit result whose bootstrap draws jitter the law's default constants (lognormal, 2%): what the
+    propagation costs does not depend on where the draws come from, so no fit is run."""
+    from .laws.fit import DEFAULT_FREE, DEFAULT_TIES, FitResult
+    from .laws.registry import get_law
+
+    law_obj = get_law(law)
+    rng = np.random.default_rng(seed)
+    free = DEFAULT_FREE[law_obj.name]
+    ties = DEFAULT_TIES.get(law_obj.name, {})
+    boot = {c: law_obj.constants[c] * np.exp(0.02 * rng.standard_normal(draws)) for c in free}
+    boot.update({f: boot[lead] for f, lead in ties.items()})
+    return FitResult(law=law_obj.name, constants=law_obj.constants, ci={}, loss=0.0, n_runs=0, free=tuple(free),
+                     tied=dict(ties), fixed=(), huber_delta=1e-3, level=0.95, n_boot=draws, seed=seed, converged=True,
+                     n_grid=0, n_starts=0, rms_log_residual=0.0, max_abs_log_residual=0.0, bootstrap=boot,
+                     options=dict(law_obj.options), base_constants=law_obj.constants.name)
+
+
+def frontier_uncertainty_time(law: str = "chinchilla", budgets: int = 100, draws: int = 1000, *,
+                              repeat: int = 5) -> dict[str, Any]:
+    """Seconds for a frontier over ``budgets`` compute budgets (1e18-1e26) with percentile bands over ``draws``
+    bootstrap draws (:func:`scalinglaw.uncertainty.frontier_with_uncertainty`), and its ratio to the same
+    frontier without bands."""
+    from .allocate import frontier
+    from .uncertainty import frontier_with_uncertainty
+
+    fit = _synthetic_fit(law, draws)
+    C = np.logspace(18, 26, budgets)
+    seconds, fr = _best(lambda: frontier_with_uncertainty(fit, C), repeat)
+    point, _ = _best(lambda: frontier(fit.law_object(), C), repeat)
+    return {"law": law, "budgets": budgets, "draws": draws, "seconds": seconds, "point_seconds": point,
+            "ratio_to_point_frontier": seconds / point, "failed_draws": int(fr.failed_draws.sum()),
+            "method": fr.method}
+
+
 def help_time(*, repeat: int = 3) -> dict[str, Any]:
     """Wall-clock seconds of ``scalinglaw --help`` in a fresh interpreter (import cost included)."""
     import subprocess
@@ -171,37 +210,128 @@ def exact_n_ratio(d: int = 1000, n_small: int = 10**3, n_large: int = 10**9, *, 
             "max_rel_diff_vs_recursion": max(diffs), "checked_N": list(check)}
 
 
+def _grid_problem(d: Any, N: float, schedule: str, data: str) -> Any:
+    """One problem of the scale grid: a = 2, w* = 1, half the mean-square step limit of the quantized spectrum,
+    uniform average for a constant step (Zou et al.), last iterate for geometric decay (Lin et al.)."""
+    from .dynamics import mean_square_step_limit
+    from .problem import make_problem
+    from .spectra import PowerLaw
+
+    kind, eps = data.split(":")
+    e = float(eps)
+    trace = PowerLaw(2.0, d).trace()
+    trace = trace + float(d) * e if kind == "additive" else trace * (1 + e)
+    gamma = 0.5 * mean_square_step_limit(1 + e, trace, 1)
+    return make_problem(a=2.0, d=d, N=int(N), gamma=gamma, data=data, schedule=schedule,
+                        average="uniform" if schedule == "constant" else "last")
+
+
+#: The scale grid of issue 11: d x N x schedule x data noise (additive data noise needs a finite d).
+GRID_D = (10**3, 10**5, 10**7, 10**9, "inf")
+GRID_N = (1e3, 1e9, 1e20, 1e30)
+
+
+def exact_scale_grid(ds: Any = GRID_D, Ns: Any = GRID_N, *, repeat: int = 1) -> dict[str, Any]:
+    """Seconds of the exact engine over d x N x {constant, geometric} x {additive, multiplicative} (the issue-11
+    grid); returns every case and the slowest."""
+    from .exact import exact_risk
+
+    cases = []
+    for d in ds:
+        for N in Ns:
+            for schedule in ("constant", "geometric"):
+                for data in ("additive:0.01", "multiplicative:0.01"):
+                    if d == "inf" and data.startswith("additive"):
+                        continue  # tr H^(q) = d eps is infinite: refused by the problem
+                    p = _grid_problem(d, N, schedule, data)
+                    seconds, res = _best(lambda p=p: exact_risk(p), repeat)
+                    cases.append({"d": str(d), "N": N, "schedule": schedule, "average": p.average, "data": data,
+                                  "seconds": seconds, "excess_risk": res.excess_risk,
+                                  "numerical_error": res.error})
+    worst = max(cases, key=lambda c: c["seconds"])
+    return {"cases": cases, "max_seconds": worst["seconds"], "slowest": worst}
+
+
+def exact_d_ratio(d_small: int = 10**3, d_large: int = 10**7, N: int = 10**9, *, repeat: int = 3) -> dict[str, Any]:
+    """Exact risk at ``d_large`` over ``d_small`` (same N, multiplicative data noise): with the spectral measure
+    the cost should not grow with d."""
+    from .exact import exact_risk
+
+    small_p = _grid_problem(d_small, N, "constant", "multiplicative:0.01")
+    large_p = _grid_problem(d_large, N, "constant", "multiplicative:0.01")
+    small = _best(lambda: exact_risk(small_p), repeat)[0]
+    large = _best(lambda: exact_risk(large_p), repeat)[0]
+    return {"d_small": d_small, "d_large": d_large, "N": N, "seconds_small": small, "seconds_large": large,
+            "ratio": large / small}
+
+
+def exact_peak_memory(d: Any = "inf", N: float = 1e20) -> dict[str, Any]:
+    """Peak resident memory (MB) of a fresh interpreter computing one exact risk at ``d``, ``N`` (geometric decay,
+    multiplicative data noise), and of the same interpreter doing nothing but the imports."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from scalinglaw.bench import _grid_problem; from scalinglaw.exact import "
+            "exact_risk; {call}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    call = f"exact_risk(_grid_problem({d!r}, {N!r}, 'geometric', 'multiplicative:0.01'))"
+    peak = float(subprocess.run([sys.executable, "-c", code.format(call=call)], check=True, capture_output=True,
+                                text=True).stdout.split()[-1])
+    base = float(subprocess.run([sys.executable, "-c", code.format(call="pass")], check=True, capture_output=True,
+                                text=True).stdout.split()[-1])
+    return {"d": str(d), "N": N, "peak_mb": peak, "imports_mb": base}
+
+
 def run(*, quick: bool = False) -> dict[str, Any]:
     """Every benchmark; ``quick`` uses smaller sizes (for smoke tests, not for the numbers).
 
-    Top-level keys ``exact_n_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the headline ratios;
+    Top-level keys ``exact_n_ratio``, ``exact_d_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the
+    headline ratios, ``exact_peak_mb`` the exact engine's peak memory at d = inf, N = 1e20,
+    ``exact_grid_max_seconds`` the slowest case of the issue-11 scale grid, and
+    ``frontier_uncertainty_seconds`` the slowest closed-form law's 100-budget frontier with 1000 bootstrap draws
+    (target < 1 s); the other entries hold the measurements behind them.
     ``de_M1e4_seconds``, ``de_M1e4_max_rss_mb`` and ``de_M1e6_seconds`` time ``predict --method de --d inf
     --N 1e9`` (targets 5 s and 500 MB at M = 1e4, 60 s at M = 1e6; quick mode runs M = 1e3, N = 1e6 under the
-    first two keys); the other entries hold the measurements behind them.
+    first two keys).
     """
     if quick:
         nratio = exact_n_ratio(d=50, n_large=10**6, repeat=1, check=(10**3,))
+        dratio = exact_d_ratio(d_large=10**5, N=10**6, repeat=1)
+        peak = exact_peak_memory(10**5, 1e6)
+        grid = exact_scale_grid((10**3, "inf"), (1e3, 1e9))
         sim = simulator_over_rng(d=32, reps=8, steps=200, repeat=1)
         comp = compiled_over_numpy(points=10**4, repeat=1)
         fr = {"closed": frontier_time("kumar", repeat=1), "numeric": frontier_time("sun", budgets=10, repeat=1)}
         de = {"M1e4": de_predict_time(1e3, N=1e6)}
+        unc = {name: frontier_uncertainty_time(name, draws=100, repeat=1) for name in ("chinchilla", "kumar")}
     else:
         nratio = exact_n_ratio()
+        dratio = exact_d_ratio()
+        peak = exact_peak_memory()
+        grid = exact_scale_grid()
         sim = simulator_over_rng(steps=10_000)
         comp = compiled_over_numpy()
         fr = {"closed": frontier_time("kumar"), "numeric": frontier_time("sun", repeat=1)}
         de = {"M1e4": de_predict_time(1e4), "M1e6": de_predict_time(1e6)}
+        unc = {name: frontier_uncertainty_time(name) for name in ("chinchilla", "kumar")}
     return {
         "de_M1e4_seconds": de["M1e4"]["seconds"],
         "de_M1e4_max_rss_mb": de["M1e4"]["max_rss_mb"],
         **({"de_M1e6_seconds": de["M1e6"]["seconds"]} if "M1e6" in de else {}),
         "deterministic_equivalent": de,
         "exact_n_ratio": nratio["ratio"],
+        "exact_d_ratio": dratio["ratio"],
+        "exact_peak_mb": peak["peak_mb"],
+        "exact_grid_max_seconds": grid["max_seconds"],
         "sim_over_rng": sim["ratio"],
         "compiled_over_numpy": comp["ratio"],
         "exact": nratio,
+        "exact_d": dratio,
+        "exact_peak": peak,
+        "exact_grid": grid,
         "simulator": sim,
         "compiled": comp,
+        "frontier_uncertainty_seconds": max(u["seconds"] for u in unc.values()),
         "frontier": fr,
+        "frontier_uncertainty": unc,
         "help": help_time(repeat=1),
     }

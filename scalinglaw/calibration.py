@@ -15,7 +15,9 @@ that the bound still holds there. Exact terms are matched as: approximation ↔ 
 ``sketch_approximation`` + ``tail`` for the sketched laws, whose quantization price is ``additive_error``);
 bias ↔ ``bias``; variance (+ parameter noise) ↔ ``variance``.
 
-``scalinglaw calibrate`` regenerates ``scalinglaw/data/calibration.json``.
+``scalinglaw calibrate --out FILE`` writes a new calibration; the laws read it with ``--calibration FILE`` or
+``SCALINGLAW_CALIBRATION=FILE`` (:func:`scalinglaw.laws.regression.use_calibration`), else the shipped
+``scalinglaw/data/calibration.json``.
 """
 
 from __future__ import annotations

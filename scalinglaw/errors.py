@@ -13,6 +13,7 @@ __all__ = [
     "AllocationError",
     "BoundaryOptimumError",
     "FlatOptimumError",
+    "NonFiniteResultError",
     "ParameterError",
     "ScalingLawError",
     "UnstableStepError",
@@ -94,3 +95,21 @@ class FlatOptimumError(AllocationError):
         self.variable, self.low, self.high, self.rtol = variable, float(low), float(high), float(rtol)
         super().__init__(f"too flat to pin: every {variable} in [{low:.4g}, {high:.4g}] (a factor "
                          f"{high / low:.3g}) is within {rtol:.2%} of the optimal loss")
+
+
+class NonFiniteResultError(ScalingLawError, ValueError):
+    """A result came out NaN or infinite (the computation left float64's range); it is refused, not printed.
+
+    Attributes
+    ----------
+    quantity : str
+        Which output (e.g. ``"terms.variance"``).
+    value : float
+        The non-finite value.
+    """
+
+    def __init__(self, quantity: str, value: float) -> None:
+        self.quantity, self.value = quantity, float(value)
+        super().__init__(f"the result is not finite ({quantity} = {value}): the computation left float64's range "
+                         "for these inputs (look for an extreme value such as a huge --sigma2, --lambda1 or "
+                         "quantizer epsilon); nothing was printed")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import UnsupportedConfigurationError
+from .errors import ParameterError, UnsupportedConfigurationError
 from .laws.base import Law
 from .problem import QUANTIZER_TARGETS, Problem
 from .spectra import PowerLaw
@@ -73,6 +73,9 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
             f"closed forms need the power-law spectrum lambda_i = i^-a (lambda1 = 1), got {spec.label}; "
             "use --method exact"
         )
+    if not spec.a > 0:
+        raise ParameterError("a", spec.a, "be > 0 for the closed forms (a decaying spectrum; a flat spectrum, a = 0, "
+                             "works with --method exact)")
     target = problem.target
     if isinstance(target, Ones):
         b = spec.a
@@ -152,6 +155,28 @@ class ClosedResult:
         return out
 
 
+#: A negative closed-form term this small relative to the sum of the terms' magnitudes is float64 rounding.
+ROUNDING_RTOL = 1e-12
+
+
+def _nonnegative_terms(law: str, terms: dict[str, float], notes: list[str]) -> dict[str, float]:
+    """Every term of an upper bound is >= 0: clip rounding-sized negatives to 0 (saying so), refuse larger ones
+    (catastrophic cancellation in float64, e.g. the tail sums at a steep spectrum)."""
+    scale = sum(abs(v) for v in terms.values())
+    out = dict(terms)
+    for name, value in terms.items():
+        if value < 0:
+            if -value <= ROUNDING_RTOL * scale:
+                out[name] = 0.0
+                notes.append(f"term {name} = {value:.3g} is float64 rounding (below {ROUNDING_RTOL:g} of the total): "
+                             "shown as 0")
+            else:
+                raise UnsupportedConfigurationError(
+                    f"the closed form '{law}' evaluates its {name} term to {value:.4g} < 0 here (cancellation in "
+                    "float64 at these inputs, e.g. a steep spectrum): it is no bound here; use --method exact")
+    return out
+
+
 def closed_form_risk(problem: Problem, *, constants: str | None = None) -> ClosedResult:
     """Closed-form (calibrated upper-bound) excess risk of ``problem``, term by term.
 
@@ -163,7 +188,7 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
         Constant set of the law (``calibrated`` by default; ``unit``, or ``paper`` for ``sgd``).
     """
     law, inputs, notes = law_for_problem(problem, constants)
-    terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
+    terms = _nonnegative_terms(law.name, {k: float(v) for k, v in law.breakdown(**inputs).items()}, notes)
     sizes = _closed_sizes(problem, law, inputs)
     excess = float(sum(terms.values()))
     return ClosedResult(
@@ -199,6 +224,16 @@ def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[f
         if schemes[t] == "multiplicative":
             factor *= 1.0 + eps[_EPS[t]]
     return m_eff, problem.N / factor
+
+
+#: Why the two effective data sizes differ (printed by ``predict --compare-exact``).
+EFFECTIVE_DATA_SIZE_NOTE = (
+    "the two effective data sizes are different quantities: the closed one is the parameter N tr H / tr H^(q) of "
+    "the bound (divided by 1+eps for each multiplicative acts/grads/params quantizer), a consequence of the step-size "
+    "limit; the exact one is operational, the sample size at which full precision reaches the same estimation "
+    "error, and additive data noise can push it above N (theory/sketched-quantized.md; validation claim 6 in "
+    "theory/validation.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -351,6 +386,7 @@ def effective_sizes(problem: Problem, *, method: str = "exact") -> EffectiveSize
     n_exact, note = exact_effective_data_size(problem, method=method)
     if note:
         notes.append(note)
+    notes.append(EFFECTIVE_DATA_SIZE_NOTE)
     fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
     add_err = limit(problem) - limit(fp)
     return EffectiveSizes(

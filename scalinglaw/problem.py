@@ -160,6 +160,7 @@ class Problem:
                 "not be additive when d=inf: additive data noise makes tr H^(q) = d*eps infinite "
                 "(use a finite d, a sketch M, or a multiplicative scheme)",
             )
+        _check_float_range(self)
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -233,6 +234,41 @@ class Problem:
             "test_inputs": self.test_inputs,
             "quantizers": {k: (q.spec if q is not None else None) for k, q in self._quant.items()},
         }
+
+
+#: Magnitudes of the inputs for which the moments of the risk (up to fourth powers of lambda (1+eps)) and the
+#: squared replica risks of the simulator stay within float64's range.
+FLOAT_SCALE_MAX = 1e30
+#: Smallest eigenvalue of an array spectrum: below it gamma * lambda_i and the moments underflow to zero.
+EIGENVALUE_MIN = 1e-300
+#: Largest decay exponent of the power-law spectra.
+DECAY_EXPONENT_MAX = 100.0
+
+
+def _check_float_range(problem: Problem) -> None:
+    """Refuse inputs whose moments leave float64's range, naming the input (not the step size it would break)."""
+    spec = problem.spectrum
+    why = f"<= {FLOAT_SCALE_MAX:g} (the moments of the risk, up to fourth powers, must stay within float64's range)"
+    if problem.sigma2 > FLOAT_SCALE_MAX:
+        raise ParameterError("sigma2", problem.sigma2, "be " + why)
+    for name, q in problem.quantizers.items():
+        ideal = q.idealized_scheme() if q is not None else None
+        if ideal is not None and ideal.epsilon > FLOAT_SCALE_MAX:
+            raise ParameterError(name, q.spec, "have epsilon " + why)
+    scale_name, scale = ("lambda1", spec.lambda1) if isinstance(spec, PowerLaw) else (
+        ("scale", spec.scale) if isinstance(spec, LogPowerLaw) else ("spectrum", None))
+    if scale is not None and not 1.0 / FLOAT_SCALE_MAX <= scale <= FLOAT_SCALE_MAX:
+        raise ParameterError(scale_name, scale, f"be in [{1 / FLOAT_SCALE_MAX:g}, {FLOAT_SCALE_MAX:g}] (the moments "
+                             "of the features and the stable step sizes must stay within float64's range)")
+    if isinstance(spec, ArraySpectrum):
+        top, low = float(spec.values.max()), float(spec.values.min())
+        if top > FLOAT_SCALE_MAX or low < EIGENVALUE_MIN:
+            raise ParameterError("spectrum", f"eigenvalues in [{low:g}, {top:g}]",
+                                 f"lie in [{EIGENVALUE_MIN:g}, {FLOAT_SCALE_MAX:g}] (float64's range for the moments)")
+        return
+    if isinstance(spec, PowerLaw | LogPowerLaw) and spec.a > DECAY_EXPONENT_MAX:
+        raise ParameterError("a", spec.a, f"be <= {DECAY_EXPONENT_MAX:g} (a decay exponent; steeper spectra underflow "
+                             "float64 within the first thousand eigenvalues, 1000^-100 = 1e-300)")
 
 
 def make_problem(

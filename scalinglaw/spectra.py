@@ -32,8 +32,11 @@ def parse_dimension(d: object) -> int | float:
     if isinstance(d, str):
         if d.strip().lower() in {"inf", "infinity", "∞"}:
             return math.inf
-        if math.isinf(_checks.as_float("d", d)):  # e.g. '1e400': a number, not the word
+        x = _checks.as_float("d", d)
+        if math.isinf(x) and x > 0:  # e.g. '1e400': a number, not the word
             raise ParameterError("d", d, "be an integer >= 1 or 'inf' (this number overflows float64)")
+        if math.isinf(x):
+            raise ParameterError("d", d, "be >= 1")
     return _checks.integer("d", d, minimum=1, allow_inf=True)
 
 
@@ -270,7 +273,7 @@ class ArraySpectrum(Spectrum):
     def tail_sum(self, k: int, *, target_exponent: float | None = None) -> float:
         if target_exponent:
             raise ParameterError("b", target_exponent, "equal a (isotropic prior) for an array spectrum")
-        return float(self.values[k:].sum())
+        return float(self.values[int(k):].sum())
 
     @property
     def label(self) -> str:

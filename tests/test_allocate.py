@@ -118,7 +118,7 @@ def test_dominant_term_reported():
 
 
 def test_frontier_vectorised_and_checked():
-    fr = frontier("chinchilla:epoch", np.logspace(18, 26, 100), check=True)
+    fr = frontier("chinchilla:epoch-paper", np.logspace(18, 26, 100), check=True)
     assert fr.method == "closed" and np.allclose(fr.numeric_size, fr.size, rtol=1e-4)
     slope, _ = fr.exponent("size")
     law = fr.law

@@ -89,6 +89,8 @@ def test_bench_quick_json_has_the_headline_keys(capsys):
     assert data["compiled"]["max_rel_diff"] < 1e-12
     assert data["de_M1e4_seconds"] > 0 and data["de_M1e4_max_rss_mb"] > 0
     assert data["deterministic_equivalent"]["M1e4"]["numerical_error"] < 1e-8
+    assert data["frontier_uncertainty_seconds"] > 0
+    assert all(u["failed_draws"] == 0 for u in data["frontier_uncertainty"].values())
 
 
 def test_simulate_table(capsys):
@@ -198,7 +200,7 @@ def test_predict_sun_chen_chinchilla(capsys):
     "argv,needle",
     [
         (["--law", "kumar", "--N", "1e8", "--D", "1e10", "--Pa", "3"], "--Pa must be >"),
-        (["--law", "kumar", "--N", "-1", "--D", "1e10"], "--N must be > 0"),
+        (["--law", "kumar", "--N", "-1", "--D", "1e10"], "--N must be >= 1"),
         (["--law", "sun", "--N", "1e9", "--D", "1e10", "--E", "4", "--Mbits", "3", "--block", "0.5"],
          "--block must be >= 1"),
         (["--law", "chen", "--N", "1e9", "--D", "1e10"], "needs --G"),

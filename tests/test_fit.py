@@ -237,14 +237,14 @@ def _small_chinchilla_runs(seed=0):
 
 def test_fit_free_subset_tie_and_reproducible_bootstrap():
     runs = _small_chinchilla_runs()
-    a = fit("chinchilla:epoch", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
-    b = fit("chinchilla:epoch", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
+    a = fit("chinchilla:epoch-paper", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
+    b = fit("chinchilla:epoch-paper", runs, free=["E", "alpha", "beta"], n_boot=20, seed=5)
     assert a.ci == b.ci and a.constants == b.constants
     assert a.constants["A"] == EPOCH["A"] and a.fixed == ("A", "B")
-    tied = fit("chinchilla:epoch", runs, free=["E", "alpha"], tie={"beta": "alpha"}, n_boot=0)
+    tied = fit("chinchilla:epoch-paper", runs, free=["E", "alpha"], tie={"beta": "alpha"}, n_boot=0)
     assert tied.constants["beta"] == tied.constants["alpha"] and tied.tied == {"beta": "alpha"}
     assert math.isnan(tied.ci["alpha"][0])  # no bootstrap, no interval
-    grid = fit("chinchilla:epoch", runs, free=["E"], init_grid={"E": [1.0, 2.0, 3.0]}, n_boot=0, n_starts=1)
+    grid = fit("chinchilla:epoch-paper", runs, free=["E"], init_grid={"E": [1.0, 2.0, 3.0]}, n_boot=0, n_starts=1)
     assert grid.n_grid == 3 and grid.n_starts == 1
 
 
@@ -314,7 +314,7 @@ def test_fit_bad_runs():
         fit("chinchilla", {"N": runs["N"], "D": runs["D"]})
     with pytest.raises(ParameterError, match="loss must be > 0"):
         fit("chinchilla", {**runs, "loss": -runs["loss"]})
-    with pytest.raises(ParameterError, match="runs column 'N' must be > 0"):
+    with pytest.raises(ParameterError, match="runs column 'N' must be >= 1"):
         fit("chinchilla", {**runs, "N": -runs["N"]})
     with pytest.raises(ParameterError, match="law must be one of"):
         fit("nope", runs)
@@ -322,6 +322,10 @@ def test_fit_bad_runs():
     k_runs = {"N": np.repeat([3e7, 1e8, 3e8], 4), "D": np.tile([1e9, 3e9, 1e10, 3e10], 3)}
     k_runs["P_w"] = np.tile([4.0, 6.0, 8.0, INF], 3)
     k_runs["loss"] = KumarLaw()(**k_runs)
-    with pytest.raises(ParameterError, match="free must be a constant the runs constrain") as info:
+    # the default free set: the runs are blamed (no --free was given), naming the constant they cannot pin
+    with pytest.raises(ParameterError, match="runs must vary the inputs that constant gamma_a multiplies"):
         fit("kumar", k_runs, n_boot=0)
+    # an explicit free set: the free constant is blamed
+    with pytest.raises(ParameterError, match="free must be a constant the runs constrain") as info:
+        fit("kumar", k_runs, n_boot=0, free=["A", "gamma_a"])
     assert str(info.value).endswith("got 'gamma_a'")

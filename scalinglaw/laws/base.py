@@ -133,9 +133,8 @@ class Law(ABC):
             cs = constants
         elif isinstance(constants, str):
             if constants not in self.constant_sets:
-                raise ParameterError(
-                    "constants", constants, "be one of " + ", ".join(self.constant_sets) + f" for law {self.name}"
-                )
+                names = ", ".join(self.constant_set_names())
+                raise ParameterError("constants", constants, f"be one of {names} for law {self.name}")
             cs = self.constant_sets[constants]
         else:
             cs = ConstantSet(name="custom", values=dict(constants), provenance="[user]")
@@ -147,6 +146,10 @@ class Law(ABC):
     def _extra_constant_sets(self) -> dict[str, ConstantSet]:
         """Constant sets loaded lazily (e.g. calibrated constants shipped as data); none by default."""
         return {}
+
+    def constant_set_names(self) -> list[str]:
+        """Every name the ``constants`` argument accepts (the sets defined here and those loaded lazily)."""
+        return list(dict.fromkeys([*self.constant_sets, *self._extra_constant_sets()]))
 
     @property
     def constant_names(self) -> tuple[str, ...]:

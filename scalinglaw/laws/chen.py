@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import sympy as sp
 
+from ..errors import ParameterError
 from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
 
@@ -138,7 +140,7 @@ class ChenLaw(Law):
 
     Notes
     -----
-    Inputs: ``N``, ``D`` (> 0, raw counts) and ``G`` (group size, >= 1; the paper used 32-256 and
+    Inputs: ``N``, ``D`` (raw counts, >= 1) and ``G`` (group size, 1 <= G <= N; the paper used 32-256 and
     per-channel/token). Terms: ``model``, ``data``, ``irreducible`` and ``quantization`` (:math:`\delta_p`).
     """
 
@@ -146,8 +148,8 @@ class ChenLaw(Law):
     title: ClassVar[str] = "Chen et al. 2025 QAT law: Chinchilla + k D^gamma_D (log2 G)^gamma_G / N^gamma_N"
     provenance: ClassVar[str] = "[SRC] Chen et al. Eq. 5, Table 1"
     variables: ClassVar[tuple[Variable, ...]] = (
-        Variable("N", "parameters (raw count)", why="a model size"),
-        Variable("D", "training tokens (raw count)", why="a data size"),
+        Variable("N", "parameters (raw count)", lower=1.0, lower_inclusive=True, why="a count of parameters"),
+        Variable("D", "training tokens (raw count)", lower=1.0, lower_inclusive=True, why="a count of tokens"),
         Variable(
             "G",
             "quantization group size (elements per scale)",
@@ -165,6 +167,12 @@ class ChenLaw(Law):
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
         refuse_options(options, "law chen has no options")
         super().__init__(constants)
+
+    def _validate(self, values: dict[str, np.ndarray]) -> None:
+        bad = values["G"] > values["N"]
+        if np.any(bad):
+            raise ParameterError("G", float(np.broadcast_to(values["G"], bad.shape)[bad].ravel()[0]),
+                                 "be <= N (a quantization group holds at most all the parameters)")
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol

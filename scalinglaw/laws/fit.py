@@ -56,6 +56,7 @@ __all__ = [
     "example_runs",
     "fit",
     "format_runs",
+    "load_fit",
     "read_runs",
 ]
 
@@ -582,6 +583,15 @@ class FitResult:
         Number of runs fitted.
     free, tied, fixed
         Fitted constants, ties (follower -> leader) and constants held fixed.
+    bootstrap : dict
+        Fitted (and tied) constant -> its ``n_boot`` bootstrap estimates (the draws behind ``ci``).
+    options, base_constants
+        The law's options (e.g. Kumar's ``bias``) and the name of the constant set that supplied the fixed
+        constants: with ``constants`` they rebuild the fitted law (:meth:`law_object`).
+
+    A result saves to strict JSON with its bootstrap draws (:meth:`save`) and loads back (:func:`load_fit`), so
+    that the uncertainty of everything computed from the law (e.g. an optimal allocation) can be propagated
+    later: ``scalinglaw fit ... --out fit.json`` then ``scalinglaw optimize --from-fit fit.json``.
     """
 
     law: str
@@ -603,6 +613,8 @@ class FitResult:
     max_abs_log_residual: float
     bootstrap: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     initial: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    base_constants: str = ""
 
     def report(self) -> str:
         """A readable, lmfit-style text report."""
@@ -651,10 +663,12 @@ class FitResult:
                     lines.append(f"    C({a}, {b}) = {cval:+.3f}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (no bootstrap samples)."""
-        return {
+    def to_dict(self, *, bootstrap: bool = False) -> dict[str, Any]:
+        """JSON-friendly summary; ``bootstrap=True`` adds the draws (what :meth:`save` writes)."""
+        out: dict[str, Any] = {
             "law": self.law,
+            "options": dict(self.options),
+            "base_constants": self.base_constants,
             "constants": self.constants.to_dict(),
             "ci": {k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
             "level": self.level,
@@ -671,7 +685,129 @@ class FitResult:
             "n_starts": self.n_starts,
             "rms_log_residual": self.rms_log_residual,
             "max_abs_log_residual": self.max_abs_log_residual,
+            "initial": dict(self.initial),
         }
+        if bootstrap:
+            out = {"format": FIT_FORMAT, "version": FIT_VERSION, **out,
+                   "bootstrap": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in self.bootstrap.items()}}
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the result, bootstrap draws included, as strict JSON (non-finite numbers become ``null``)."""
+        from .._json import dumps
+
+        text = dumps(self.to_dict(bootstrap=True), indent=1)
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise ParameterError("fit file", os.fspath(path), f"be writable ({exc.strerror})") from None
+        return os.fspath(path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], label: str = "fit") -> FitResult:
+        """Rebuild a result written by :meth:`save` (validated: one-line errors naming the entry)."""
+        return _fit_from_dict(data, label)
+
+    def law_object(self, values: Mapping[str, float] | None = None) -> Law:
+        """The fitted law (its options and constants); ``values`` replaces some constants (e.g. one draw)."""
+        from .registry import get_law
+
+        law = get_law(self.law, **self.options)
+        constants = self.constants if values is None else ConstantSet(
+            name="fit-draw", values={**self.constants.values, **values}, source=self.constants.source,
+            provenance="[fit]", notes="one bootstrap draw of " + self.constants.name)
+        return type(law)(constants, **self.options)
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Every constant of the law -> its ``n_boot`` bootstrap values (fixed constants repeated)."""
+        n = self.n_boot
+        return {c: (np.asarray(self.bootstrap[c], dtype=np.float64) if c in self.bootstrap
+                    else np.full(n, self.constants[c])) for c in self.constants}
+
+
+FIT_FORMAT = "scalinglaw-fit"
+FIT_VERSION = 1
+
+
+def load_fit(source: str | os.PathLike[str] | Mapping[str, Any]) -> FitResult:
+    """Load a :class:`FitResult` saved with :meth:`FitResult.save` (path) or its dict.
+
+    Raises
+    ------
+    ParameterError
+        One line naming the file and the entry when the file is missing, not JSON, not a scalinglaw fit, or
+        inconsistent (unknown law, draws of the wrong length, non-numeric constants).
+    """
+    if isinstance(source, Mapping):
+        return _fit_from_dict(source, "fit")
+    label = os.fspath(source)
+    try:
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ParameterError("fit file", label, f"be a readable file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ParameterError("fit file", label, "be a UTF-8 JSON file written by scalinglaw fit --out") from None
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError("fit file", label, f"be JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, Mapping):
+        raise ParameterError("fit file", label, "hold a JSON object written by scalinglaw fit --out")
+    return _fit_from_dict(data, label)
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _fit_from_dict(data: Mapping[str, Any], label: str) -> FitResult:
+    from .registry import LAW_MODULES
+
+    if data.get("format") != FIT_FORMAT:
+        raise ParameterError(f"{label}: format", data.get("format"),
+                             f"be {FIT_FORMAT!r} (a file written by scalinglaw fit --out)")
+    if data.get("version") != FIT_VERSION:
+        raise ParameterError(f"{label}: version", data.get("version"), f"be {FIT_VERSION}")
+    law = data.get("law")
+    if law not in LAW_MODULES:
+        raise ParameterError(f"{label}: law", law, "name a law: " + ", ".join(LAW_MODULES))
+    try:
+        constants = ConstantSet.from_dict(data["constants"])
+        free = tuple(str(c) for c in data["free"])
+        tied = {str(k): str(v) for k, v in dict(data.get("tied", {})).items()}
+        n_boot = int(data["n_boot"])
+        boot = {str(k): np.asarray([_num(x) for x in v], dtype=np.float64) for k, v in data["bootstrap"].items()}
+        ci = {str(k): (_num(v[0]), _num(v[1])) for k, v in dict(data.get("ci", {})).items()}
+        level = float(data["level"])
+        options = dict(data.get("options", {}))
+    except KeyError as exc:
+        raise ParameterError(f"{label}", f"no entry {exc.args[0]!r}", "hold every entry fit --out writes") from None
+    except (TypeError, ValueError, ParameterError) as exc:
+        raise ParameterError(f"{label}", "malformed entries", f"be a file written by scalinglaw fit --out ({exc})"
+                             ) from None
+    for c in (*free, *tied):
+        if c not in constants:
+            raise ParameterError(f"{label}: free", c, "name constants of the file's constant set")
+        if c not in boot or boot[c].shape != (n_boot,):
+            raise ParameterError(f"{label}: bootstrap[{c!r}]", "missing or wrong length", f"hold {n_boot} draws")
+    if not 0 < level < 1:
+        raise ParameterError(f"{label}: level", level, "be in (0, 1)")
+    result = FitResult(
+        law=str(law), constants=constants, ci=ci, loss=_num(data.get("loss")), n_runs=int(data.get("n_runs", 0)),
+        free=free, tied=tied, fixed=tuple(str(c) for c in data.get("fixed", ())),
+        huber_delta=_num(data.get("huber_delta")), level=level, n_boot=n_boot, seed=data.get("seed"),
+        converged=bool(data.get("converged", False)), n_grid=int(data.get("n_grid", 0)),
+        n_starts=int(data.get("n_starts", 0)), rms_log_residual=_num(data.get("rms_log_residual")),
+        max_abs_log_residual=_num(data.get("max_abs_log_residual")), bootstrap=boot,
+        initial={str(k): _num(v) for k, v in dict(data.get("initial", {})).items()}, options=options,
+        base_constants=str(data.get("base_constants", "")),
+    )
+    result.law_object()  # the law, its options and its constants must fit together
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- fit
@@ -693,6 +829,29 @@ def _bounds(law: Law, name: str, runs_inputs: Mapping[str, np.ndarray]) -> tuple
             return 1e-2, float(finite.min()) / bias * (1.0 - 1e-6)
         return 1e-2, 1e3
     return 1e-12, 1e15
+
+
+#: Cost model of a fit (measured on the 2-core development machine, Kumar's law, 7 free constants): one
+#: L-BFGS-B minimisation costs about this many seconds per run (row), plus a fixed overhead; a grid point costs
+#: about one law evaluation per run.
+_SECONDS_PER_ROW_MINIMISE, _SECONDS_PER_MINIMISE, _SECONDS_PER_GRID_EVAL = 5e-5, 0.05, 3e-8
+
+
+def _require_resources(n: int, n_columns: int, n_params: int, n_grid: int, n_starts: int, n_boot: int) -> None:
+    """Refuse a fit whose memory or time exceeds the machine's limits (:mod:`scalinglaw.resources`)."""
+    from ..resources import Estimate, require
+
+    per_fit = _SECONDS_PER_MINIMISE + n * _SECONDS_PER_ROW_MINIMISE
+    base_seconds = n_starts * per_fit + n_grid * n * _SECONDS_PER_GRID_EVAL
+    # the runs and their resampled copies, the work arrays of one evaluation; then the bootstrap table
+    base_memory = 8.0 * (2 * n * (n_columns + 1) + 16 * min(n * n_grid, max(n, 2_000_000)))
+    boot_memory = 8.0 * n_boot * (n_params + 1)
+    est = Estimate("the fit" + (f" with {n_boot} bootstrap resamples" if n_boot else ""), base_memory + boot_memory,
+                   base_seconds + n_boot * per_fit)
+    if n_boot * per_fit >= base_seconds or boot_memory >= base_memory:
+        require(est, "n_boot", n_boot, hint=f"{n} runs, about {per_fit:.2g} s per resample")
+    else:
+        require(est, "runs", f"{n} rows", hint="fit a subsample of the runs")
 
 
 @_single_threaded_blas()
@@ -816,6 +975,7 @@ def fit(
             th = np.asarray(values)
         axes.append(np.clip(th, bounds[j][0], bounds[j][1]))
     grid = np.array(list(itertools.product(*axes)), dtype=np.float64)
+    _require_resources(y.size, len(args), len(params), grid.shape[0], n_starts, n_boot)
     obj_grid = problem.objective_grid(grid)
     order = np.argsort(obj_grid, kind="stable")
     starts = [grid[i] for i in order[: min(n_starts, grid.shape[0])] if np.isfinite(obj_grid[i])]
@@ -824,6 +984,11 @@ def fit(
 
     dead = [p for p, ok in zip(params, problem.constrained(starts[0]), strict=True) if not ok]
     if dead:
+        if free is None:  # the default free set: the runs cannot pin one of its constants
+            raise ParameterError("runs", f"{y.size} rows",
+                                 f"vary the inputs that constant {dead[0]} multiplies: the predictions do not depend "
+                                 f"on it for these runs (e.g. identical rows, or one precision only); name fewer "
+                                 f"constants to fit (free, --free)")
         raise ParameterError("free", dead[0], "be a constant the runs constrain (the predictions do not depend on it)")
 
     best = None
@@ -899,4 +1064,6 @@ def fit(
         max_abs_log_residual=float(np.max(np.abs(resid))),
         bootstrap=boot_dict,
         initial={c: initial[c] for c in params},
+        options=dict(law_obj.options),
+        base_constants=law_obj.constants.name,
     )

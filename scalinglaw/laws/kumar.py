@@ -18,9 +18,14 @@ Conventions (empirical-laws.md §2-§5; theory/kumar.md):
   really computed with an offset, :math:`e^{x/\gamma_x + n}`. ``bias=True`` (the default) uses the biases
   :math:`n_w, n_a, n_{kv}` of Table 2 and the PTQ bias :math:`b`; it reproduces the paper's 7-8-bit
   compute-optimal precision. ``bias=False`` drops all four (the printed main-text form).
-* **Robustification** (Eq. 9): the constants :math:`C_w, C_a, C_{kv}` are not published. By default every
-  robustification factor is 1 (option (i) of empirical-laws.md §5, the conservative Eq. 2 behaviour, an upper
-  bound on :math:`\delta_{\rm PTQ}` when :math:`P_x \gg P_{\rm post}`); pass ``C_w=...`` etc. to include a factor.
+* **Robustification** (Eq. 9): the constants :math:`C_w, C_a, C_{kv}` are not published. By default
+  :math:`C_x = 1/\gamma_x` (``robustness="noise"``) [RECON]: Eq. 10 writes :math:`\delta_{\rm PTQ}\propto
+  \sigma^2_{\rm PTQ}-\sigma^2_{\rm tr}` with training noise :math:`\sigma^2_{\rm tr}=e^{-P_x/\gamma_x}`; putting the
+  PTQ noise on the same bit scale gives the factor :math:`1-e^{-(P_x-P_{\rm post})/\gamma_x}`. With it the law
+  reproduces the paper's finding that lower-precision training makes PTQ *less* harmful at every training
+  precision of the paper above ``P_post`` (theory/kumar.md §2). ``robustness="unit"`` (:math:`C_x=1`, the
+  paper's illustration) reverses that for large gaps; ``robustness="none"`` drops the factors (Eq. 2, the
+  conservative upper bound). ``C_w=...`` etc. set a constant explicitly.
 * **High precision**: BF16/FP32 training is :math:`P=\infty` (pass ``math.inf``/``np.inf``), so its factor is
   exactly 1 and :math:`N_{\rm eff}=N` (App. M uses BF16 as the infinite-precision reference). Omitted precisions
   default to :math:`\infty`; omitted ``P_post`` means no post-training quantization (:math:`\delta_{\rm PTQ}=0`).
@@ -141,12 +146,22 @@ _FIT_DOMAIN_WHY = {
 }
 
 
-def _options(bias: Any = True, ptq: Any = True, C_w: Any = None, C_a: Any = None, C_kv: Any = None) -> dict:
+#: How the robustification constants C_x of Eq. 9 are set when not given (the paper does not publish them).
+ROBUSTNESS = {
+    "noise": "C_x = 1/gamma_x: Eq. 10 with the training and PTQ noise on one bit scale [RECON] (default)",
+    "unit": "C_x = 1: the value of the paper's Eq. 10 illustration [SRC]",
+    "none": "no factor: Eq. 2, an upper bound on delta_PTQ (option (i) of empirical-laws.md §5)",
+}
+
+
+def _options(bias: Any = True, ptq: Any = True, robustness: Any = "noise", C_w: Any = None, C_a: Any = None,
+             C_kv: Any = None) -> dict:
     if not isinstance(bias, bool | np.bool_):
         raise ParameterError("bias", bias, "be True (the [RECON] bias convention) or False (no biases)")
     if not isinstance(ptq, bool | np.bool_):
         raise ParameterError("ptq", ptq, "be True or False")
-    out: dict[str, Any] = {"bias": bool(bias), "ptq": bool(ptq)}
+    out: dict[str, Any] = {"bias": bool(bias), "ptq": bool(ptq),
+                           "robustness": _checks.choice("robustness", robustness, list(ROBUSTNESS))}
     for name, value in (("C_w", C_w), ("C_a", C_a), ("C_kv", C_kv)):
         out[name] = None if value is None else _checks.positive(name, value)
     return out
@@ -161,7 +176,7 @@ class KumarLaw(Law):
         N_{\rm eff} = N\prod_{x\in\{w,a,kv\}}\bigl(1-e^{-P_x/\gamma_x+n_x}\bigr),
 
         \delta_{\rm PTQ} = C_T\,e^{-P_{\rm post}/\gamma_{\rm post}+b}\,D^{\gamma_D} N_{\rm eff}^{-\gamma_N}
-            \prod_{x:\,C_x\ \text{given}}\bigl[1-e^{-C_x(P_x-P_{\rm post})}\bigr].
+            \prod_{x}\bigl[1-e^{-C_x(P_x-P_{\rm post})}\bigr],\qquad C_x = 1/\gamma_x\ \text{by default [RECON]}.
 
     Source: Kumar et al. 2025 (arXiv 2411.04330), Eqs. 2, 4, 9, 11; constants App. K, Table 2 [SRC]. The bias
     convention (:math:`+n_x` and :math:`+b`) is [RECON] (empirical-laws.md §2-§3).
@@ -175,14 +190,19 @@ class KumarLaw(Law):
         ``False`` gives the printed no-bias form (biases ``n_x`` and ``b`` are then unused).
     ptq : bool, default True
         Include the post-training-quantization term ``ptq``; ``False`` gives Eq. 4 alone.
+    robustness : {"noise", "unit", "none"}, default "noise"
+        How the robustification constants :math:`C_x` of Eq. 9 (unpublished) are set when not given:
+        ``"noise"`` :math:`C_x = 1/\gamma_x` [RECON] (Eq. 10 with training and PTQ noise on one bit scale; the
+        default, which reproduces the paper's finding that low-precision training makes PTQ less harmful),
+        ``"unit"`` :math:`C_x = 1` (the paper's Eq. 10 illustration), ``"none"`` no factor (Eq. 2, an upper
+        bound on :math:`\delta_{\rm PTQ}`). With a factor, ``P_post`` must not exceed the corresponding
+        training precision (Eq. 9 assumes :math:`P_{\rm train} \ge P_{\rm post}`).
     C_w, C_a, C_kv : float, optional
-        Robustification constants of Eq. 9 (unpublished). ``None`` (default) sets that factor to 1: option (i)
-        of empirical-laws.md §5, the conservative Eq. 2 behaviour. When any is given, ``P_post`` must not exceed
-        the corresponding training precision (Eq. 9 assumes :math:`P_{\rm train} \ge P_{\rm post}`).
+        Explicit robustification constants of Eq. 9; they override ``robustness`` for their part.
 
     Notes
     -----
-    Inputs: ``N`` and ``D`` (raw parameters and tokens, > 0); either a tied ``P`` or separate ``P_w``, ``P_a``,
+    Inputs: ``N`` and ``D`` (raw parameters and tokens, >= 1); either a tied ``P`` or separate ``P_w``, ``P_a``,
     ``P_kv`` (bits; ``inf`` = BF16/FP32 high precision, the default); ``P_post`` (bits; ``inf``, the default,
     means no PTQ). Terms: ``model`` :math:`A N_{\rm eff}^{-\alpha}`, ``data`` :math:`B D^{-\beta}`,
     ``irreducible`` :math:`E`, ``ptq`` :math:`\delta_{\rm PTQ}`.
@@ -192,8 +212,9 @@ class KumarLaw(Law):
     title: ClassVar[str] = "Kumar et al. 2025 unified precision law: A N_eff^-alpha + B D^-beta + E + delta_PTQ"
     provenance: ClassVar[str] = "[SRC] Kumar et al. Eqs. 4, 9, 11 (App. K, Table 2); bias convention [RECON]"
     variables: ClassVar[tuple[Variable, ...]] = (
-        Variable("N", "non-embedding parameters (raw count)", why="a model size"),
-        Variable("D", "training tokens (raw count)", why="a data size"),
+        Variable("N", "non-embedding parameters (raw count)", lower=1.0, lower_inclusive=True,
+                 why="a count of parameters"),
+        Variable("D", "training tokens (raw count)", lower=1.0, lower_inclusive=True, why="a count of tokens"),
         Variable(
             "P_w",
             "training precision of the weights, bits (inf = BF16/FP32)",
@@ -222,10 +243,11 @@ class KumarLaw(Law):
     constant_descriptions: ClassVar[dict[str, str]] = CONSTANT_DESCRIPTIONS
 
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
-        unknown = set(options) - {"bias", "ptq", "C_w", "C_a", "C_kv"}
+        unknown = set(options) - {"bias", "ptq", "robustness", "C_w", "C_a", "C_kv"}
         if unknown:
             k = sorted(unknown)[0]
-            raise ParameterError(f"option {k}", options[k], "be one of the options bias, ptq, C_w, C_a, C_kv")
+            raise ParameterError(f"option {k}", options[k],
+                                 "be one of the options bias, ptq, robustness, C_w, C_a, C_kv")
         super().__init__(constants, **_options(**options))
 
     # ------------------------------------------------------------------------------------------ symbolic
@@ -262,11 +284,25 @@ class KumarLaw(Law):
                 arg = arg + c("b")
             ptq = c("C_T") * sp.exp(arg) * D ** c("gamma_D") * n_eff ** (-c("gamma_N"))
             for part in PARTS:
-                cx = self.options[f"C_{part}"]
-                if cx is not None:
-                    ptq = ptq * (1 - sp.exp(-sp.Float(cx) * (sp.Symbol(f"P_{part}", positive=True) - P_post)))
+                rate = self.robustification_rate(part)
+                if rate is not None:
+                    ptq = ptq * (1 - sp.exp(-rate * (sp.Symbol(f"P_{part}", positive=True) - P_post)))
             terms["ptq"] = ptq
         return terms
+
+    def robustification_rate(self, part: str) -> sp.Expr | None:
+        r"""The constant :math:`C_x` of Eq. 9 for ``part`` (a SymPy expression), or ``None`` for no factor.
+
+        An explicit ``C_w``/``C_a``/``C_kv`` wins; otherwise ``robustness`` decides: ``"noise"`` gives
+        :math:`1/\gamma_x` [RECON], ``"unit"`` 1 (the paper's Eq. 10 illustration [SRC]), ``"none"`` no factor.
+        """
+        explicit = self.options[f"C_{part}"]
+        if explicit is not None:
+            return sp.Float(explicit)
+        rule = self.options["robustness"]
+        if rule == "noise":
+            return 1 / self._c(f"gamma_{part}")
+        return sp.Integer(1) if rule == "unit" else None
 
     # ------------------------------------------------------------------------------------------ validation
     def _canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -301,7 +337,7 @@ class KumarLaw(Law):
         if self.options["ptq"]:
             post = _checks.as_array("P_post", vals["P_post"])
             for part in PARTS:
-                if self.options[f"C_{part}"] is None:
+                if self.robustification_rate(part) is None:
                     continue
                 px = _checks.as_array(f"P_{part}", vals[f"P_{part}"])
                 bad = np.isfinite(post) & (post > px)
@@ -309,7 +345,8 @@ class KumarLaw(Law):
                     raise ParameterError(
                         "P_post",
                         float(np.broadcast_to(post, bad.shape)[bad].ravel()[0]),
-                        f"be <= P_{part} when C_{part} is set (Eq. 9 assumes training precision >= P_post)",
+                        f"be <= P_{part} while its robustification factor is on (Eq. 9 assumes training "
+                        "precision >= P_post; robustness=none drops the factors)",
                     )
 
     def _inputs(self, values: Mapping[str, Any]) -> list[np.ndarray]:
@@ -320,7 +357,13 @@ class KumarLaw(Law):
             return super()._inputs(vals)
         except ParameterError as exc:
             if tied and exc.name in ("P_w", "P_a", "P_kv"):
-                raise ParameterError("P", exc.value, exc.requirement + " (P sets P_w, P_a and P_kv)") from None
+                # a tied P must clear every part's bound at once: state the largest, not the first that failed
+                bound = self._tied_lower_bound()
+                why = ("the largest of n_x*gamma_x over weights, activations and KV: below it a factor "
+                       "1-exp(-P_x/gamma_x+n_x) of N_eff is <= 0 (bias convention; outside the fitted domain)"
+                       if self.options["bias"] and bound > 3.0 else "the fitted domain of every part")
+                raise ParameterError("P", exc.value, f"be > {bound:.3g} bits, {why}; P sets P_w, P_a and P_kv") \
+                    from None
             raise
 
     # ------------------------------------------------------------------------------------------ numeric

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -87,13 +88,75 @@ M_eff = sp.Symbol("M_eff", positive=True)
 sigma2_eff = sp.Symbol("sigma2_eff", positive=True)
 
 
+#: Environment variable naming a calibration file (written by ``scalinglaw calibrate --out FILE``) that replaces
+#: the one shipped in the package; ``use_calibration`` (the CLI's ``--calibration FILE``) takes precedence.
+CALIBRATION_ENV = "SCALINGLAW_CALIBRATION"
+_calibration_choice: dict[str, str | None] = {"path": None, "name": CALIBRATION_ENV}
+
+
+def use_calibration(path: str | os.PathLike[str] | None, *, name: str = "calibration") -> None:
+    """Read the calibrated constants of the regression laws from ``path`` from now on (``None``: back to
+    ``$SCALINGLAW_CALIBRATION`` or the shipped file). The file is checked at once; ``name`` is the parameter
+    named in errors (e.g. ``--calibration``)."""
+    if path is None:
+        _calibration_choice.update(path=None, name=CALIBRATION_ENV)
+        return
+    _load_calibration(os.fspath(path), name)
+    _calibration_choice.update(path=os.fspath(path), name=name)
+
+
+def _load_calibration(path: str, name: str) -> dict[str, Any]:
+    """A calibration file's content, checked: every entry has constants that form a ConstantSet (read again when
+    the file changes)."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, -1)
+    return _read_calibration(path, name, stamp)
+
+
 @cache
-def _calibration_file() -> dict[str, Any]:
+def _read_calibration(path: str, name: str, stamp: tuple[int, int]) -> dict[str, Any]:
+    want = "be a calibration JSON file written by scalinglaw calibrate --out FILE"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise ParameterError(name, path, f"{want} ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(name, path, f"{want} (not valid JSON: {exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise ParameterError(name, path, f"{want} (an object with one entry per law)")
+    for key, entry in data.items():
+        try:
+            ConstantSet.from_dict(entry["constants"])
+        except (KeyError, TypeError, ParameterError):
+            raise ParameterError(name, path, f"{want} (entry {key!r} has no valid 'constants')") from None
+    return data
+
+
+@cache
+def _shipped_calibration() -> dict[str, Any]:
     try:
         text = resources.files("scalinglaw.data").joinpath("calibration.json").read_text()
     except (FileNotFoundError, ModuleNotFoundError):
         return {}
     return json.loads(text)
+
+
+def _calibration_source() -> tuple[str, str] | None:
+    """``(path, parameter name)`` of a user-chosen calibration file, or ``None`` for the shipped one."""
+    if _calibration_choice["path"]:
+        return str(_calibration_choice["path"]), str(_calibration_choice["name"])
+    env = os.environ.get(CALIBRATION_ENV)
+    return (env, CALIBRATION_ENV) if env else None
+
+
+def _calibration_file() -> dict[str, Any]:
+    """The calibration in use: ``use_calibration``'s file, else ``$SCALINGLAW_CALIBRATION``, else the shipped one."""
+    source = _calibration_source()
+    return _load_calibration(*source) if source else _shipped_calibration()
 
 
 def _scheme(name: str, value: Any) -> str | None:
@@ -146,9 +209,23 @@ class _RegressionLaw(Law):
 
     def _extra_constant_sets(self) -> dict[str, ConstantSet]:
         entry = _calibration_file().get(self.law_key())
+        source = _calibration_source()
         if entry is None:
+            if source is not None:  # a user's file without this law: say so, not "unknown constant set"
+                raise ParameterError(source[1], source[0], f"have an entry for law {self.law_key()} (a calibration "
+                                     "written by scalinglaw calibrate --out FILE for this law)")
             return {}
-        return {"calibrated": ConstantSet.from_dict(entry["constants"])}
+        cs = ConstantSet.from_dict(entry["constants"])
+        missing = [c for c in self.calibrated_constant_names() if c not in cs]
+        if missing and source is not None:
+            raise ParameterError(source[1], source[0], f"define {', '.join(missing)} for law {self.law_key()} (its "
+                                 "entry does not belong to this law)")
+        return {"calibrated": cs}
+
+    @classmethod
+    def calibrated_constant_names(cls) -> list[str]:
+        """The constants a calibration entry of this law must define (one multiplier per term, and alpha)."""
+        return list(cls.unit_constants().values)
 
     def law_key(self) -> str:
         """Key of this law in the calibration file (one constant set per law, fitted on a grid mixing schemes)."""
@@ -167,6 +244,9 @@ class _RegressionLaw(Law):
             provenance="[recon]",
             notes="every calibration constant at 1: the bare reconstructed form",
         )
+
+    def constant_set_names(self) -> list[str]:
+        return list(dict.fromkeys([*super().constant_set_names(), "unit"]))
 
     def _resolve_constants(self, constants: Any) -> ConstantSet:
         if constants == "unit":
@@ -216,7 +296,7 @@ class SGDLaw(_RegressionLaw):
 
     name: ClassVar[str] = "sgd"
     title: ClassVar[str] = "Zou et al.: excess risk of constant-step iterate-averaged SGD (upper bound)"
-    provenance: ClassVar[str] = "[paper, recalled] Zou et al. arXiv 2103.12692 Thm 2.1 (SPEC §5.1)"
+    provenance: ClassVar[str] = "[paper, recalled] Zou et al. arXiv 2103.12692 Thm 2.1 (theory/sgd.md)"
     variables: ClassVar[tuple[Variable, ...]] = (_N, _GAMMA, _SIGMA2, _A, _BSRC, _D)
     calibrated_terms: ClassVar[tuple[str, ...]] = ("bias", "variance")
     constant_sets: ClassVar[dict[str, ConstantSet]] = {
@@ -317,7 +397,7 @@ class QuantizedSGDLaw(_RegressionLaw):
 
     name: ClassVar[str] = "sgd-quantized"
     title: ClassVar[str] = "2510.18259: quantized averaged SGD (structure [paper], forms [recon], calibrated)"
-    provenance: ClassVar[str] = "[paper] 2510.18259 Thm 4.1 structure; [recon] forms (SPEC §5.2)"
+    provenance: ClassVar[str] = "[paper] 2510.18259 Thm 4.1 structure; [recon] forms (theory/sgd-quantized.md)"
     variables: ClassVar[tuple[Variable, ...]] = (
         _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )
@@ -516,7 +596,8 @@ class SketchedLaw(_RegressionLaw):
 
     name: ClassVar[str] = "sketched"
     title: ClassVar[str] = "Lin et al.: sketched linear regression, M^(1-b) + (N_eff gamma)^((1-b)/a) (Theta)"
-    provenance: ClassVar[str] = "[paper] Lin et al. arXiv 2406.08466 for the orders; recalled details (SPEC §5.3)"
+    provenance: ClassVar[str] = ("[paper] Lin et al. arXiv 2406.08466 for the orders; recalled details "
+                                 "(theory/sketched.md)")
     variables: ClassVar[tuple[Variable, ...]] = (_M, _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D)
     calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance")
     uses_alpha: ClassVar[bool] = False
@@ -578,7 +659,7 @@ class QuantizedSketchedLaw(_RegressionLaw):
 
     name: ClassVar[str] = "sketched-quantized"
     title: ClassVar[str] = "2602.19241: precision law of the sketched model (claims [paper], forms [recon])"
-    provenance: ClassVar[str] = "[paper] 2602.19241 claims; [recon] forms (SPEC §5.4-5.5)"
+    provenance: ClassVar[str] = "[paper] 2602.19241 claims; [recon] forms (theory/sketched-quantized.md)"
     variables: ClassVar[tuple[Variable, ...]] = (
         _M, _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )

@@ -47,6 +47,8 @@ SUN_SOURCE = (
 #: log2 of the effective block size of channel-wise scaling (Sun et al. §7) [SRC].
 CHANNEL_LOG2_BLOCK = 13.1567
 
+#: Widest format the law is evaluated for (sign + exponent + mantissa bits); wider finite widths are refused.
+MAX_FORMAT_BITS = 64.0
 #: Finite stand-in for infinite E or M in the mpmath reference path.
 _MP_INFINITY = 1e30
 
@@ -110,8 +112,9 @@ class SunLaw(Law):
 
     Notes
     -----
-    Inputs: ``N``, ``D`` (> 0, raw counts); ``E`` exponent bits and ``M`` mantissa bits (>= 0; ``inf`` = high
-    precision, which removes the quantization term; the CLI spells ``M`` as ``--Mbits``); ``B`` block size of the
+    Inputs: ``N``, ``D`` (raw counts, >= 1); ``E`` exponent bits (>= 1) and ``M`` mantissa bits (>= 0), with
+    :math:`E+M+1\le64` (``inf`` = high precision, which removes the quantization term; the CLI spells ``M`` as
+    ``--Mbits``); ``B`` block size of the
     scaling factor (>= 1; channel-wise scaling is ``2**CHANNEL_LOG2_BLOCK``). Terms: ``model`` :math:`n/N^\alpha`,
     ``data`` :math:`d/D^\beta`, ``irreducible`` :math:`\epsilon`, ``quantization`` (the last term).
     The domain is where the law is finite; the paper's runs used E1-E8 layouts and block sizes up to
@@ -122,10 +125,11 @@ class SunLaw(Law):
     title: ClassVar[str] = "Sun et al. 2025 floating-point quantized-training law in (N, D, E, M, B)"
     provenance: ClassVar[str] = "[SRC] Sun et al. Eq. 1 (= Eqs. 18, 26), Table 2"
     variables: ClassVar[tuple[Variable, ...]] = (
-        Variable("N", "parameters (raw count)", why="a model size"),
-        Variable("D", "training tokens (raw count)", why="a data size"),
-        Variable("E", "exponent bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits",
-                 allow_inf=True),
+        Variable("N", "parameters (raw count)", lower=1.0, lower_inclusive=True, why="a count of parameters"),
+        Variable("D", "training tokens (raw count)", lower=1.0, lower_inclusive=True, why="a count of tokens"),
+        Variable("E", "exponent bits (inf = high precision)", lower=1.0, lower_inclusive=True,
+                 why="a floating-point format has at least one exponent bit; E = 0 is an integer format, outside "
+                     "the law", allow_inf=True),
         Variable("M", "mantissa bits (inf = high precision)", lower=0.0, lower_inclusive=True, why="a number of bits",
                  allow_inf=True),
         Variable(
@@ -143,6 +147,14 @@ class SunLaw(Law):
     def __init__(self, constants: str | ConstantSet | Mapping[str, float] | None = None, **options: Any) -> None:
         refuse_options(options, "law sun has no options")
         super().__init__(constants)
+
+    def _validate(self, values: dict[str, np.ndarray]) -> None:
+        width = values["E"] + values["M"] + 1.0
+        bad = np.isfinite(width) & (width > MAX_FORMAT_BITS)
+        if np.any(bad):
+            raise ParameterError("E", float(np.broadcast_to(values["E"], bad.shape)[bad].ravel()[0]),
+                                 f"make a format of at most {MAX_FORMAT_BITS:g} bits with M: E + M + 1 = "
+                                 f"{float(width[bad].ravel()[0]):g} (inf, not a huge width, means high precision)")
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol

@@ -144,6 +144,9 @@ def _prepare(
         raise ParameterError(
             "reps", reps, f"be >= sketch_draws={problem.sketch_draws} (at least one replica per sketch)"
         )
+    from ..costs import require_simulation
+
+    require_simulation(problem, reps, chunk_reps=chunk_reps, itemsize=np.dtype(dtype).itemsize)
     gmax = check_stable(problem)
     plan = build_plan(problem, reps, seed, chunk_reps=chunk_reps, block_steps=block_steps, dtype=dtype,
                       max_stable=gmax)

@@ -70,7 +70,7 @@ class SpectrumExperiment(BaseExperiment):
     title = "Claim 1: quantized spectrum H^(q) = E[Q(x)Q(x)^T]"
     claim = ("Multiplicative data quantization preserves the spectrum's shape (H^(q) proportional to H); additive "
              "quantization lifts and flattens it.")
-    provenance = "[paper: 2510.18259] claim; [derived] predictions (SPEC §2, §5.2)"
+    provenance = "[paper: 2510.18259] claim; [derived] predictions (theory/quantizers.md, theory/sgd-quantized.md)"
     criterion = (
         "C1.1 multiplicative (shared and coordinate-wise): every coordinate within the Bonferroni threshold z_B "
         "(all 3d pointwise comparisons of C1.1-C1.2, family-wise 1%, >= 3 SE) of (1+eps)lambda_i, and the 95% CI "

@@ -64,7 +64,7 @@ class BatchExperiment(BaseExperiment):
     title = "Claim 2: batch-size dependence of activation/gradient quantization"
     claim = ("Additive activation/output-gradient quantization noise shrinks like 1/B; multiplicative is nearly "
              "batch-independent.")
-    provenance = "[paper: 2510.18259] claim; [derived] exact engine; [recon] SPEC §5.2 effective noise"
+    provenance = "[paper: 2510.18259] claim; [derived] exact engine; [recon] theory/sgd-quantized.md effective noise"
     criterion = (
         "C2.1 the 95% CI of the exponent p in Delta_add ~ B^p (weighted fit, paired MC) intersects [-1.1, -0.9]. "
         "C2.2 in the weighted fit Delta = c0 + c1/B the large-batch floor c0 > 3 SE for multiplicative and "
@@ -131,7 +131,8 @@ class BatchExperiment(BaseExperiment):
         ]
         data["z_bonferroni"] = zb
         data["closed_form"] = ("not evaluated: the closed forms cover the ones/prior targets only; their effective "
-                               "noise (sigma^2 + eps_a + eps_o)/B (additive) predicts exponent -1 [recon, SPEC §5.2]")
+                               "noise (sigma^2 + eps_a + eps_o)/B (additive) predicts exponent -1 [recon, "
+                               "theory/sgd-quantized.md]")
         prediction = (f"exact: p_add = {data['schemes']['additive']['exact_power_fit']['slope']:.2f} (theory -1), "
                       f"p_mult = {data['schemes']['multiplicative']['exact_power_fit']['slope']:.2f} with a floor")
         measurement = (f"MC: p_add = {fa.slope:.2f} [{lo:.2f}, {hi:.2f}]; p_mult = {fm.slope:.2f} ± "

@@ -70,7 +70,7 @@ class DimensionExperiment(BaseExperiment):
     title = "Claim 3: dimension dependence of data quantization at fixed N"
     claim = ("At fixed N, additive risk grows with d (roughly linearly once N gamma eps >~ B); multiplicative "
              "does not.")
-    provenance = "[paper: 2510.18259] claim; [derived] exact engine; [recon] SPEC §5.2 closed form"
+    provenance = "[paper: 2510.18259] claim; [derived] exact engine; [recon] theory/sgd-quantized.md closed form"
     criterion = (
         "Primary runs: clean test inputs, prescribed step gamma = c/tr H^(q). C3.1 additive: weighted fit "
         "Delta_add = c + kappa d has kappa > 3 SE, and Delta_add grows between the two largest d by > 3 SE. "
@@ -80,7 +80,7 @@ class DimensionExperiment(BaseExperiment):
     )
     caption = ("Quantization-induced excess risk Delta(d) = E_q - E_fp at fixed N (data quantized, eps shown). "
                "Points: paired Monte Carlo differences, ±1 SE; solid lines: exact engine; dotted: closed form "
-               "(calibrated bound, SPEC §5.2).")
+               "(calibrated bound, theory/sgd-quantized.md).")
     Config = Config
 
     def _problem(self, cfg: Config, d: int, kind: str | None, gamma: float, test: str) -> Any:

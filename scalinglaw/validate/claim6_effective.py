@@ -106,7 +106,8 @@ class EffectiveSizeExperiment(BaseExperiment):
     title = "Claim 6: effective model size, effective data size and floor (2602.19241)"
     claim = ("Multiplicative quantization keeps M_eff = M; additive saturates near M ~ eps^(-1/a); both lower "
              "N_eff and add a floor.")
-    provenance = "[paper: 2602.19241] claim; [derived] definitions (SPEC §5.5) and exact engine; [recon] closed forms"
+    provenance = ("[paper: 2602.19241] claim; [derived] definitions (theory/sketched-quantized.md) and exact engine; "
+                  "[recon] closed forms")
     criterion = (
         "Step gamma = c/tr H_S^(q) for every precision. C6.1 multiplicative |M_eff - M| < 3 SE for every M. "
         "C6.2 additive M_eff(M_max) < M_max by > 3 SE, 95% CI within a factor 2 of pi/(a sin(pi/a)) eps^(-1/a). "

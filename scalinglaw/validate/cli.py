@@ -36,7 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--workers", default=None, metavar="W", help="local worker processes for the Monte Carlo")
     g.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="run the Monte Carlo on a dask.distributed scheduler")
-    p.add_argument("--out", default="validation/report", help="output folder (default validation/report)")
+    p.add_argument("--force-workers", action="store_true", help="start --workers processes even beyond the CPUs")
+    p.add_argument("--out", default=None,
+                   help="output folder, created if missing (default: a new folder ./scalinglaw-validate-<date-time>; "
+                        "an existing report is only replaced when named here)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -51,10 +54,10 @@ def _handler(args: argparse.Namespace) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``validate`` subcommand to an ``argparse`` subparsers object; returns its parser."""
     p = subparsers.add_parser(
-        "validate", help="reproduce the papers' claims (SPEC §8): figures, JSON records and a report",
-        description="Run the validation experiments (one per claim of SPEC §8 plus real formats) and write "
-                    "<out>/<name>.png, <out>/<name>.json and <out>/report.md. Exit code 0 if every selected claim "
-                    "passes, 1 if any fails.")
+        "validate", help="reproduce the papers' claims (theory/validation.md): figures, JSON records and a report",
+        description="Run the validation experiments (one per claim of theory/validation.md plus real formats) and "
+                    "write <out>/<name>.png, <out>/<name>.json and <out>/report.md into a new folder (or --out). "
+                    "Exit code 0 if every selected claim passes, 1 if any fails.")
     add_arguments(p)
     p.set_defaults(func=_handler)
     return p
@@ -70,16 +73,40 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _out_folder(text: str | None) -> Path | str:
+    """The output folder: created now (so an unusable path is refused before any experiment runs)."""
+    if text is None:
+        from .runner import fresh_folder
+
+        out = fresh_folder()
+    else:
+        out = Path(text)
+        if not text.strip() or (out.exists() and not out.is_dir()):
+            return f"--out must be a folder (it is created if missing), got {text!r}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".scalinglaw-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"--out must be a folder that can be created and written ({exc.strerror or exc}), got {str(out)!r}"
+    return out
+
+
 def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     """Run ``validate``; returns 0 if every selected claim passes, 1 if any fails, 2 for bad input."""
     if not isinstance(args, argparse.Namespace):
         args = build_parser().parse_args(list(args) if args is not None else None)
-    from ..errors import ParameterError, ScalingLawError
-
     try:
         from .runner import experiment_names, get_experiment, run_experiments
 
         if args.list:
+            others = [flag for flag, on in (("NAME", bool(args.names)), ("--all", args.all), ("--quick", args.quick),
+                                            ("--workers", args.workers is not None), ("--dask", args.dask is not None),
+                                            ("--out", args.out is not None)) if on]
+            if others:
+                return _fail(f"--list must be used alone (it lists the experiments and runs none), got it with "
+                             f"{', '.join(others)}")
             for name in experiment_names():
                 sys.stdout.write(f"{name}: {get_experiment(name).claim}\n")
             return 0
@@ -87,31 +114,35 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             return _fail("give experiment names or --all, not both")
         if not args.all and not args.names:
             return _fail("give experiment names (see --list) or --all")
+        if args.force_workers and args.workers is None:
+            return _fail("--force-workers must be omitted without --workers")
         names = None if args.all else list(args.names)
         for n in names or []:
             get_experiment(n)
-        out = Path(args.out)
-        if not args.out.strip() or (out.exists() and not out.is_dir()):
-            return _fail(f"--out must be a folder (it is created if missing), got {args.out!r}")
         from .plotting import require_matplotlib
 
         require_matplotlib()
         from .._executors import make_executor
 
-        executor, closer = make_executor(args.workers, args.dask)
+        executor, closer = make_executor(args.workers, args.dask, force_workers=args.force_workers)
         try:
+            out = _out_folder(args.out)
+            if isinstance(out, str):
+                return _fail(out)
             results = run_experiments(names, quick=args.quick, executor=executor, progress=not args.no_progress,
-                                      out_dir=args.out)
+                                      out_dir=out)
         finally:
             closer()
-    except ParameterError as exc:
-        return _fail(f"{exc.name} must {exc.requirement}, got {exc.value}")
-    except (ScalingLawError, OSError) as exc:
-        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except BrokenPipeError:  # the reader closed the pipe (e.g. | head): nothing left to say
+        return 0
+    except Exception as exc:  # one line for every failure (the same mapping as the main CLI)
+        from ..cli import failure_message
+
+        return _fail(failure_message(exc))
     width = max(len(r.name) for r in results)
     for r in results:
         sys.stdout.write(f"{r.name:<{width}}  {'PASS' if r.passed else 'FAIL'}  {r.measurement}\n")
-    sys.stdout.write(f"report: {args.out}/report.md\n")
+    sys.stdout.write(f"report: {out}/report.md\n")
     return 0 if all(r.passed for r in results) else 1

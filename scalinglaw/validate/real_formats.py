@@ -71,7 +71,7 @@ class RealFormatsExperiment(BaseExperiment):
     claim = ("Real formats with stochastic rounding: FP is multiplicative in its normal range and additive in the "
              "subnormal range (where the tail of a power-law spectrum falls); INT with absmax scaling is additive; "
              "the idealised epsilon of a format can be far from its measured behaviour.")
-    provenance = "[derived] SPEC §2 (stochastic rounding, bits to epsilon); classes [paper: 2510.18259]"
+    provenance = "[derived] theory/quantizers.md (stochastic rounding, bits to epsilon); classes [paper: 2510.18259]"
     criterion = (
         "Normal range sigma_i >= 4 x smallest normal; subnormal range sigma_i <= smallest normal / 2. C8.1 fp8_e4m3 "
         "normal-range slope of log E[e_i^2] vs log sigma_i: 95% CI meets [1.9, 2.1]. C8.2 fp8_e4m3 and fp4_e2m1 "
@@ -192,7 +192,7 @@ class RealFormatsExperiment(BaseExperiment):
                   "; ".join(details["C8.3"])),
             Check("C8.4", "INT with absmax scaling is additive (slope in [-0.5, 0.5])", checks_ok["C8.4"],
                   "; ".join(details["C8.4"])),
-            Check("C8.5", "measured FP8 relative eps below the SPEC bound", checks_ok["C8.5"],
+            Check("C8.5", "measured FP8 relative eps below the theory/quantizers.md bound", checks_ok["C8.5"],
                   "; ".join(details["C8.5"])),
             Check("C8.6", "FP4's risk exceeds its multiplicative surrogate's (> 3 SE)", c86,
                   "; ".join(f"{s}: z vs bound surrogate {risk[s]['surrogate_bound']['z']:.1f}, vs mean "

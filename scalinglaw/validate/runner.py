@@ -23,7 +23,7 @@ from .de_sketch import DeterministicEquivalentExperiment
 from .plotting import require_matplotlib
 from .real_formats import RealFormatsExperiment
 
-__all__ = ["EXPERIMENTS", "experiment_names", "get_experiment", "run_experiments", "write_report"]
+__all__ = ["EXPERIMENTS", "experiment_names", "fresh_folder", "get_experiment", "run_experiments", "write_report"]
 
 #: Every experiment, in report order: SPEC §8 claims 1-7, then the real-format experiment and the sketch's
 #: deterministic equivalent.
@@ -50,13 +50,26 @@ def get_experiment(name: str) -> Experiment:
     raise ParameterError("NAME", name, "be one of " + ", ".join(EXPERIMENTS) + " (or a unique prefix)")
 
 
+def fresh_folder(base: str | Path = ".", prefix: str = "scalinglaw-validate") -> Path:
+    """A folder name under ``base`` that does not exist yet: ``<prefix>-YYYYmmdd-HHMMSS`` (``-2``, ``-3``, ...
+    appended if taken). The default output of ``validate``, so that no run replaces an earlier report."""
+    import time
+
+    stem = Path(base) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, k = stem, 1
+    while out.exists():
+        k += 1
+        out = stem.with_name(f"{stem.name}-{k}")
+    return out
+
+
 def run_experiments(
     names: Sequence[str] | None = None,
     *,
     quick: bool = False,
     executor: cf.Executor | None = None,
     progress: bool = False,
-    out_dir: str | Path = "validation/report",
+    out_dir: str | Path | None = None,
 ) -> list[ExperimentResult]:
     """Run experiments, write ``<out>/<name>.png``, ``<out>/<name>.json`` and ``<out>/report.md``.
 
@@ -70,8 +83,9 @@ def run_experiments(
         Where the Monte Carlo runs (a process pool, ``distributed.Client(...).get_executor()``).
     progress : bool
         Progress bars (tqdm, when installed) and one status line per experiment on stderr.
-    out_dir : str or Path
-        Output folder (created).
+    out_dir : str or Path, optional
+        Output folder (created). Default: a new folder ``./scalinglaw-validate-<date>-<time>``
+        (:func:`fresh_folder`), so that no run replaces an earlier report unless it is named.
 
     Returns
     -------
@@ -89,7 +103,7 @@ def run_experiments(
     exps = [get_experiment(n) for n in (names if names else experiment_names())]
     seen: set[str] = set()
     exps = [e for e in exps if not (e.name in seen or seen.add(e.name))]
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else fresh_folder()
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for k, exp in enumerate(exps, 1):
