@@ -209,9 +209,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         return _predict_empirical(args)
     _refuse_given(args, _EMPIRICAL_DESTS, "without an empirical --law (kumar, sun, chen, chinchilla)")
     _check_sketch_flags(args)
-    if args.method == "exact":
+    if args.method in ("exact", "de"):
         for dest in ("compare_exact", "constants", "calibration"):
-            _refuse_given(args, (dest,), "with --method exact (it belongs to the closed-form laws)")
+            _refuse_given(args, (dest,), f"with --method {args.method} (it belongs to the closed-form laws)")
+        if args.method == "de":
+            _refuse_given(args, ("sketch_draws", "sketch_seed", "d_proxy"),
+                          "with --method de (the deterministic equivalent averages over every sketch, at the true d)")
     elif not args.compare_exact:
         _refuse_given(args, ("engine",), "with the closed form (it picks the exact engine's algorithm: add --method "
                                          "exact or --compare-exact)")

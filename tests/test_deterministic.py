@@ -288,7 +288,8 @@ def test_cli_predict_de(capsys):
     assert code == 0 and out["method"] == "de" and out["engine"].startswith("de:")
     assert out["excess_risk"] > out["terms"]["sketch_approximation"] > 0
     for argv, needle in [(["--d", "inf"], "--M must be set"), (["--M", "50", "--d", "50"], "--M must be < d=50"),
-                         (["--M", "20", "--law", "sketched"], "--law must be omitted with --method de")]:
+                         (["--M", "20", "--law", "sketched"], "--law must be omitted with --method de"),
+                         (["--M", "20", "--sketch-draws", "4"], "--sketch-draws must be omitted with --method de")]:
         with pytest.raises(SystemExit) as exc:
             main(["predict", "--method", "de", *argv])
         assert exc.value.code == 2 and needle in capsys.readouterr().err
