@@ -100,9 +100,11 @@ def _check(problem: Problem) -> list[str]:
     return notes
 
 
-def equivalent_measure(problem: Problem, level: int = 0) -> SpectralMeasure:
+def equivalent_measure(problem: Problem, level: int = 0, equivalent: SketchEquivalent | None = None
+                       ) -> SpectralMeasure:
     """The deterministic-equivalent spectral measure of ``problem``'s sketched problem (compression ``level``)."""
-    return equivalent_of(problem).measure(problem.sigma2, fast_rate=_fast_rate(problem), level=level)
+    eq = equivalent_of(problem) if equivalent is None else equivalent
+    return eq.measure(problem.sigma2, fast_rate=_fast_rate(problem), level=level)
 
 
 def deterministic_risk(problem: Problem, *, method: str = "auto", error_estimate: bool = True) -> ExactResult:
@@ -133,9 +135,9 @@ def deterministic_risk(problem: Problem, *, method: str = "auto", error_estimate
     _checks.choice("method", method, METHODS)
     notes = _check(problem)
     eq = equivalent_of(problem)
-    coarse = measure_risk(equivalent_measure(problem, 0), problem, method)
+    coarse = measure_risk(equivalent_measure(problem, 0, eq), problem, method)
     level = 1 if error_estimate else 0
-    fine_measure = equivalent_measure(problem, level)
+    fine_measure = equivalent_measure(problem, level, eq)
     fine = measure_risk(fine_measure, problem, method) if error_estimate else coarse
     errors = {k: abs(fine.terms[k] - coarse.terms[k]) if error_estimate else math.nan for k in fine.terms}
     terms = dict(fine.terms)
