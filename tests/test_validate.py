@@ -134,7 +134,7 @@ def test_list_names_every_experiment(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in experiment_names())
-    assert len(experiment_names()) == 8
+    assert len(experiment_names()) == 9
 
 
 # ------------------------------------------------------------------------------------------- statistics
