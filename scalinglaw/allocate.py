@@ -46,6 +46,7 @@ __all__ = [
     "isoflop",
     "isoloss",
     "optimize_allocation",
+    "optimize_communication",
     "require_frontier",
 ]
 
@@ -1261,3 +1262,12 @@ def isoloss(law: str | Law | AllocationModel, *, data: float, sizes: np.ndarray,
     loss = model.raw_loss(S, np.full_like(S, _checks.positive("data", data)), P)
     return {"law": model.name, "labels": dict(model.labels), "size": S, "precision": P, "loss": loss,
             "data": data}
+
+
+def optimize_communication(budget: float, **options: Any) -> Any:
+    """Optimal workers :math:`K`, model size :math:`M` and message bits :math:`b` under a communication budget
+    (bits per step :math:`KMb` at fixed steps, or total bits), beside an optional compute cap: see
+    :func:`scalinglaw.comm_allocation.optimize_communication` [recon: closed forms; derived: budgets]."""
+    from .comm_allocation import optimize_communication as _opt
+
+    return _opt(budget, **options)

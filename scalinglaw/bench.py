@@ -87,7 +87,7 @@ def compiled_over_numpy(points: int = 10**6, *, repeat: int = 5) -> dict[str, An
     """
     from .laws import numeric
     from .laws.regression import SketchedLaw
-    from .laws.special import power_tail
+    from .laws.special import power_head, power_tail, sketch_approximation
 
     side = round(points**0.5)
     M = np.logspace(1, 4, side)[:, None] * np.ones((1, side))
@@ -102,10 +102,14 @@ def compiled_over_numpy(points: int = 10**6, *, repeat: int = 5) -> dict[str, An
 
     def by_hand() -> np.ndarray:
         neff = N / np.log2(N)
-        k = np.minimum(M, (neff * 0.1 / 1.0) ** (1 / 2.0))
-        approx = power_tail(2.0, M, np.inf)
-        return (c["c_approximation"] * approx + c["c_bias"] * power_tail(2.0, k, np.inf)
-                + c["c_variance"] * (1.0 + approx) * k / neff)
+        x = np.e * neff * 0.1 / 1.0
+        k = np.floor(np.minimum(M, x ** (1 / 2.0)))
+        approx = sketch_approximation(2.0, 2.0, M, np.inf)
+        head = power_head(-6.0, k) / x**4
+        unlearned = np.maximum(power_tail(2.0, k, M), sketch_approximation(2.0, 2.0, k, np.inf) - approx)
+        count = k + x**2 * power_tail(4.0, k, M)
+        return (c["c_approximation"] * approx + c["c_bias"] * (head + unlearned)
+                + c["c_variance"] * (1.0 + approx) * count / neff)
 
     t_hand, ref = _best(by_hand, repeat)
     t_comp, out = _best(lambda: fn(*args, *consts), repeat)

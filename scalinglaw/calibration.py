@@ -1,20 +1,27 @@
 r"""Calibration of the "≲" closed forms against the exact engine [derived].
 
-The reconstructed laws (SPEC §5.2-5.4) are upper bounds up to unknown constants. For each law and each term,
-the calibrated constant is the smallest that makes the closed-form term at least the corresponding exact
-term on every point of a *calibration grid*:
+The reconstructed laws (SPEC §5.2-5.4) are upper bounds up to unknown constants; even Zou et al.'s explicit
+bound is loose. Each law carries one multiplier per term. The calibrated constants are fitted on a
+*calibration design* and judged on an independent *test design* (:mod:`scalinglaw.design`: scrambled Sobol
+points over the law's whole documented domain, two seeds).
+
+Fit (a linear programme, :func:`fit_constants`): with :math:`C_{pt}` the closed term :math:`t` at constants 1 and
+:math:`E_p` the exact excess risk of problem :math:`p`,
 
 .. math::
 
-    c_{\rm term}=\max_{\rm grid}\frac{\text{exact term}}{\text{closed term with }c=1},
+    \min_c\ \sum_p\frac{\sum_tc_tC_{pt}}{E_p}\quad\text{s.t.}\quad\sum_tc_tC_{pt}\ge(1+m)E_p\ \ \forall p,
+    \qquad c_t\ge c_t^{\min},
 
-so the calibrated law bounds the exact excess risk term by term, hence in total, on that grid (the cross term
-between approximation and the rest is charged by Cauchy-Schwarz, see ``_targets``). Tightness
-(closed ÷ exact) is then reported on a separate *test grid* with other parameter values; the test suite checks
-that the bound still holds there. Exact terms are matched as: approximation ↔ ``approximation`` (the sketch's
-``sketch_approximation`` + ``tail`` for the sketched laws, whose quantization price is ``additive_error``);
-bias ↔ ``bias``; variance (+ parameter noise) ↔ ``variance``.
+i.e. the smallest mean tightness at which the law bounds the exact risk on every calibration problem with a
+margin :math:`m`. Terms that count signal not yet learned or not representable (``bias``, ``approximation``,
+``additive_error``) keep :math:`c_t\ge1`: the closed term is the signal itself, never scaled below it.
 
+Evaluating a design costs one exact-engine run per problem; the records (problem, step, exact terms) are
+kept (``scalinglaw/data/calibration_records.json``) so that the constants can be refitted after a change of
+the closed forms without rerunning the engine (``scalinglaw calibrate --records``). The tightness of each law
+on the test design, overall and per region (:func:`regions`), goes into ``calibration.json`` and the table of
+``theory/calibration.md``.
 ``scalinglaw calibrate --out FILE`` writes a new calibration; the laws read it with ``--calibration FILE`` or
 ``SCALINGLAW_CALIBRATION=FILE`` (:func:`scalinglaw.laws.regression.use_calibration`), else the shipped
 ``scalinglaw/data/calibration.json``.
@@ -22,205 +29,272 @@ bias ↔ ``bias``; variance (+ parameter noise) ↔ ``variance``.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as _dt
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._progress import progress as progress_bar
+from .design import DESIGN_LAWS, FINITE_DOMAIN, DesignPoint, Domain, design, problem_of, step_size
 from .exact import exact_risk
 from .laws.registry import law_class
-from .laws.regression import QUANT_TARGETS
 from .predict import law_for_problem
-from .problem import Problem, make_problem
 
-__all__ = ["CALIBRATED_LAWS", "calibrate", "evaluate_grid", "grid"]
+__all__ = [
+    "CALIBRATED_LAWS",
+    "SIZES",
+    "Record",
+    "calibrate",
+    "closed_terms",
+    "evaluate_design",
+    "evaluate_point",
+    "fit_constants",
+    "regions",
+    "tightness",
+]
 
-CALIBRATED_LAWS = ("sgd", "sgd-quantized", "sketched", "sketched-quantized")
-
-#: closed term -> exact terms whose sum it must bound
-_MATCH = {
-    "sgd": {"bias": ("bias", "approximation"), "variance": ("variance",)},
-    "sgd-quantized": {"approximation": ("approximation",), "bias": ("bias",),
-                      "variance": ("variance",), "parameter_noise": ()},
-    "sketched": {"approximation": ("sketch_approximation", "tail"), "bias": ("bias", "approximation"),
-                 "variance": ("variance",)},
-    "sketched-quantized": {"approximation": ("sketch_approximation", "tail"), "additive_error": ("approximation",),
-                           "bias": ("bias",), "variance": ("variance",)},
-}
-#: exact terms that the cross term 2<w_q - w*, E(w - w_q)>_H can be charged to (see _targets)
-_CROSS_CHARGED = ("approximation", "bias", "variance")
-#: closed terms calibrated with one shared constant (their exact counterpart is one term)
-_SHARED = {"sgd-quantized": ("variance", "parameter_noise")}
-
-
-def _bound_gamma(problem_kwargs: dict[str, Any], fraction: float) -> float:
-    """A step size: ``fraction`` of the smaller of the law's validity limit and the exact stability limit."""
-    from .dynamics import max_stable_step, moment_coefficients
-    from .reduction import reduce_problem
-
-    probe = make_problem(**{**problem_kwargs, "gamma": 1e-6, "N": max(2, problem_kwargs["B"]) * 2})
-    g_exact = min(max_stable_step(moment_coefficients(dp, probe.quantizers, probe.B)) for dp in reduce_problem(probe))
-    limit = 0.9 * g_exact
-    law, inputs, _ = law_for_problem(probe, "unit")
-    if law.name in ("sgd", "sgd-quantized"):
-        from .laws.special import power_head
-        from .spectra import quantized_trace
-
-        tr, _ = quantized_trace(float(power_head(inputs["a"], inputs["d"])), inputs["d"], law.options.get("data"),
-                                inputs.get("eps_d", 0.0))
-        limit = min(limit, inputs.get("B", 1) / (3.0 * float(tr)))
-    return fraction * limit
-
-
-def grid(law: str, which: str) -> list[Problem]:
-    """The calibration (``which="calibration"``) or test (``"test"``) grid of a law: a deterministic list.
-
-    The two grids use different values of every continuous parameter and different random scheme draws.
-    """
-    rng = np.random.default_rng({"calibration": 1, "test": 2}[which] * 1000 + CALIBRATED_LAWS.index(law))
-    cal = which == "calibration"
-    problems: list[Problem] = []
-    if law in ("sgd", "sgd-quantized"):
-        a_vals = (1.5, 2.5) if cal else (2.0, 1.8)
-        d_vals = (16, 128, 512) if cal else (40, 300)
-        n_vals = (30, 3000, 300_000) if cal else (100, 3000, 100_000)
-        for a, dim, n in ((a, dim, n) for a in a_vals for dim in d_vals for n in n_vals):
-            reps = 1 if law == "sgd" else 3
-            for _ in range(reps):
-                kw: dict[str, Any] = {"a": a, "d": dim, "sigma2": float(rng.choice([0.25, 1.0]))}
-                if rng.random() < 0.5:
-                    kw.update(target="prior", b=a - 0.3)
-                if law == "sgd":
-                    kw["B"] = 1
-                else:
-                    kw["B"] = int(rng.choice([1, 8]))
-                    kw["test_inputs"] = str(rng.choice(["clean", "quantized"]))
-                    picked = rng.choice(QUANT_TARGETS, size=int(rng.integers(1, 4)), replace=False)
-                    for t in picked:
-                        eps = float(rng.choice([1e-3, 1e-2, 1e-1] if cal else [3e-3, 3e-2]))
-                        scheme = str(rng.choice(["additive", "multiplicative", "multiplicative-coord"]))
-                        kw[str(t)] = f"{scheme}:{eps}"
-                n_samples = n * kw["B"]
-                kw["N"] = n_samples
-                for frac in ((0.3, 0.9) if cal else (0.45, 0.75)):
-                    g = _bound_gamma(kw, frac)
-                    problems.append(make_problem(**kw, gamma=g, average="uniform", schedule="constant"))
-        return problems
-    a_vals = (1.5, 2.5) if cal else (2.0, 1.8)
-    m_vals = (8, 64) if cal else (16, 24)
-    n_vals = (1_000, 100_000) if cal else (10_000, 300_000)
-    for a, m, n in ((a, m, n) for a in a_vals for m in m_vals for n in n_vals):
-        reps = 2 if law == "sketched" else 4
-        for _ in range(reps):
-            kw = {"a": a, "d": "inf", "M": m, "N": n, "sigma2": float(rng.choice([0.25, 1.0])), "sketch_draws": 2,
-                  "sketch_seed": int(rng.integers(0, 1000)), "B": 1, "d_proxy": 8 * m}
-            if rng.random() < 0.5:
-                kw.update(target="prior", b=a - 0.3)
-            if law == "sketched-quantized":
-                kw["test_inputs"] = str(rng.choice(["clean", "quantized"]))
-                picked = rng.choice(QUANT_TARGETS, size=int(rng.integers(1, 3)), replace=False)
-                for t in picked:
-                    eps = float(rng.choice([1e-3, 1e-2, 1e-1] if cal else [3e-3, 3e-2]))
-                    kw[str(t)] = f"{rng.choice(['additive', 'multiplicative'])}:{eps}"
-            for frac in ((0.2, 0.6) if cal else (0.4,)):
-                g = _bound_gamma({**kw, "schedule": "geometric", "average": "last"}, frac)
-                problems.append(make_problem(**kw, gamma=g, schedule="geometric", average="last"))
-    return problems
+CALIBRATED_LAWS = DESIGN_LAWS
+#: points per law in each design (powers of 2)
+SIZES = {"calibration": 512, "test": 256}
+#: margin m of the fit: closed >= (1 + m) exact on every calibration problem
+MARGIN = 0.15
+#: terms whose constant never goes below 1 (the signal left to learn, or that the model cannot represent)
+SIGNAL_TERMS = ("bias", "approximation", "additive_error")
 
 
 @dataclass(frozen=True)
-class GridPoint:
-    """Exact terms and unit-constant closed terms at one problem."""
+class Record:
+    """One evaluated design point: the problem, its step, and the exact engine's terms."""
 
-    law: str
+    point: DesignPoint
+    gamma: float
+    law_limit: float
+    exact_limit: float
     exact: dict[str, float]
-    closed: dict[str, float]
     exact_total: float
 
+    @property
+    def law(self) -> str:
+        return self.point.law
 
-def evaluate_grid(problems: list[Problem], *, progress: bool = False, desc: str = "") -> list[GridPoint]:
-    """Exact terms and closed terms (constants ``unit``) at every problem."""
-    out = []
-    for p in progress_bar(problems, len(problems), progress, desc):
-        law, inputs, _ = law_for_problem(p, "unit")
-        closed = {k: float(v) for k, v in law.breakdown(**inputs).items()}
-        ex = exact_risk(p)
-        out.append(GridPoint(law=law.name, exact=dict(ex.terms), closed=closed, exact_total=ex.excess_risk))
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.point.to_dict(), "gamma": self.gamma, "law_limit": self.law_limit,
+                "exact_limit": self.exact_limit, "exact": dict(self.exact), "exact_total": self.exact_total}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        return cls(point=DesignPoint.from_dict(d), gamma=float(d["gamma"]), law_limit=float(d["law_limit"]),
+                   exact_limit=float(d["exact_limit"]), exact={k: float(v) for k, v in d["exact"].items()},
+                   exact_total=float(d["exact_total"]))
+
+    def problem(self) -> Any:
+        return problem_of(self.point, self.gamma)
+
+
+def evaluate_point(point: DesignPoint) -> Record:
+    """Step size and exact terms of one design point (the expensive part; picklable for executors)."""
+    gamma, law_limit, exact_limit = step_size(point)
+    p = problem_of(point, gamma)
+    method = "spectral" if p.steps > 256 else "recursion"
+    ex = exact_risk(p, method=method)
+    return Record(point=point, gamma=gamma, law_limit=law_limit, exact_limit=exact_limit,
+                  exact={k: float(v) for k, v in ex.terms.items()}, exact_total=float(ex.excess_risk))
+
+
+def evaluate_design(points: Sequence[DesignPoint], *, executor: cf.Executor | None = None,
+                    progress: bool = False, desc: str = "") -> list[Record]:
+    """:func:`evaluate_point` over a design, serially or on ``executor`` (results in design order)."""
+    if executor is None:
+        return [evaluate_point(p) for p in progress_bar(points, len(points), progress, desc)]
+    futures = [executor.submit(evaluate_point, p) for p in points]
+    return [f.result() for f in progress_bar(futures, len(futures), progress, desc)]
+
+
+def closed_terms(record: Record, constants: Any = "unit") -> dict[str, float]:
+    """The closed form's terms at ``record``'s problem (constants ``unit`` by default)."""
+    law, inputs, _ = law_for_problem(record.problem(), constants)
+    return {k: float(v) for k, v in law.breakdown(**inputs).items()}
+
+
+# ------------------------------------------------------------------------------------------------- regions
+def regions(record: Record) -> list[str]:
+    """Labels of the regions of the domain ``record`` lies in (rows of the tightness table)."""
+    kw = record.point.kwargs
+    law = record.law
+    a = float(kw["a"])
+    b = float(kw.get("b", a)) if kw.get("target") == "prior" else a
+    out = ["all"]
+    if law in ("sgd", "sgd-quantized"):
+        out.append(f"average {kw['average']}")
+        horizon = record.gamma * kw["N"] / kw["B"]
+    else:
+        out.append("plain regression (M = d)" if "M" not in kw else "sketch M < d")
+        if "M" in kw:
+            out.append("M <= 8" if kw["M"] <= 8 else ("M >= 64" if kw["M"] >= 64 else "8 < M < 64"))
+        horizon = record.gamma * kw["N"] / math.log2(kw["N"]) / kw["B"]
+    if law != "sgd":
+        out.append("B = 1" if kw["B"] == 1 else "B > 1")
+    out.append("b < a" if b < a - 1e-9 else ("b > a" if b > a + 1e-9 else "b = a"))
+    if b > a + 1:
+        out.append("b > a + 1")
+    f = record.point.step_fraction
+    out.append("step fraction < 0.05" if f < 0.05 else ("step fraction > 0.3" if f > 0.3 else "step fraction 0.05-0.3"))
+    out.append("little learned (gamma N_eff/B < 1)" if horizon < 1 else "gamma N_eff/B >= 1")
+    if kw["sigma2"] < 0.01:
+        out.append("sigma2 < 0.01")
+    d = kw["d"]
+    out.append("d = inf" if d == "inf" else ("d <= 64" if d <= 64 else ("d > 512" if d > 512 else "64 < d <= 512")))
+    if law.endswith("quantized"):
+        data = kw.get("data")
+        out.append("data full precision" if data is None else f"data {data.split(':')[0]}")
+        eps = [float(v.split(":")[1]) for k, v in kw.items() if k in ("data", "labels", "params", "acts", "grads")]
+        if max(eps) > 0.1:
+            out.append("some eps > 0.1")
+        out.append(f"test inputs {kw['test_inputs']}")
+        for t in ("params", "acts", "grads", "labels"):
+            if kw.get(t, "").startswith("additive"):
+                out.append(f"{t} additive")
     return out
 
 
-def _targets(pt: GridPoint, exact_terms: tuple[str, ...]) -> float:
-    r"""What a closed term must bound. With data quantization on clean inputs the exact excess risk has a cross
-    term with :math:`|\mathrm{cross}|\le2\sqrt{A(B+V)}\le A+B+V` (Cauchy-Schwarz, then AM-GM), so bounding
-    twice each of approximation, bias and variance bounds the total; otherwise the terms are bounded as they are.
+# ------------------------------------------------------------------------------------------------- fit
+def _terms_matrix(law: str, closed: list[dict[str, float]]) -> tuple[list[str], np.ndarray]:
+    names = list(law_class(law).calibrated_terms)
+    return names, np.array([[c.get(t, 0.0) for t in names] for c in closed])
+
+
+def _region_weights(records: Sequence[Record]) -> np.ndarray:
+    """Weight of each problem: the sum over its regions of 1/(problems in the region), so that every region of
+    the table counts alike in the fit, however few problems it holds."""
+    labels = [regions(r) for r in records]
+    counts: dict[str, int] = {}
+    for ls in labels:
+        for name in ls:
+            counts[name] = counts.get(name, 0) + 1
+    return np.array([sum(1.0 / counts[n] for n in ls) for ls in labels])
+
+
+def fit_constants(law: str, records: Sequence[Record], closed: Sequence[dict[str, float]],
+                  margin: float = MARGIN, iterations: int = 6) -> dict[str, float]:
+    r"""Constants of ``law``: the bound on every calibration problem with margin ``margin`` at the smallest
+    (region-weighted) geometric mean of closed/exact.
+
+    The geometric mean is reached by iteratively reweighted linear programmes (``scipy.optimize.linprog``):
+    :math:`\log r\le\log r_0+r/r_0-1`, so each step minimises :math:`\sum_pw_pr_p(c)/r_p(c_{\rm prev})` under
+    the linear constraints :math:`r_p(c)\ge1+m`.
     """
-    factor = 2.0 if pt.exact.get("cross", 0.0) != 0.0 else 1.0
-    return sum(pt.exact.get(e, 0.0) * (factor if e in _CROSS_CHARGED else 1.0) for e in exact_terms)
+    from scipy.optimize import linprog
 
-
-def _fit_constants(law: str, points: list[GridPoint]) -> dict[str, float]:
-    match = _MATCH[law]
-    shared = _SHARED.get(law, ())
-    consts: dict[str, float] = {}
-    groups: list[tuple[str, ...]] = [shared] if shared else []
-    groups += [(t,) for t in match if t not in shared]
-    for group in groups:
-        ratios = []
-        for pt in points:
-            closed = sum(pt.closed.get(t, 0.0) for t in group)
-            exact = _targets(pt, tuple(e for t in group for e in match[t]))
-            if exact <= 0:
-                continue
-            if closed <= 0:
-                raise RuntimeError(f"{law}: term {group} is 0 where the exact value is {exact:.3g}")
-            ratios.append(exact / closed)
-        c = max(ratios) if ratios else 1.0
-        for t in group:
-            consts[f"c_{t}"] = c
+    names, C = _terms_matrix(law, list(closed))
+    E = np.array([r.exact_total for r in records])
+    keep = E > 0
+    weights = _region_weights([r for r, k in zip(records, keep, strict=True) if k])
+    C, E = C[keep], E[keep]
+    scale = C / E[:, None]  # per-problem ratios at c = 1
+    lower = [1.0 if t in SIGNAL_TERMS else 0.0 for t in names]
+    c = np.maximum(np.ones(len(names)), lower)
+    for _ in range(iterations):
+        previous = np.maximum(scale @ c, 1e-300)
+        res = linprog(c=(weights / previous) @ scale, A_ub=-scale, b_ub=-(1.0 + margin) * np.ones(len(E)),
+                      bounds=list(zip(lower, [None] * len(names), strict=True)), method="highs")
+        if not res.success:
+            raise RuntimeError(f"{law}: no constants make the law a bound on the calibration design ({res.message})")
+        c = res.x
+    consts = {f"c_{t}": float(v) for t, v in zip(names, c, strict=True)}
+    unit = law_class(law).unit_constants()
+    if "alpha" in unit:
+        consts["alpha"] = unit["alpha"]
     return consts
 
 
-def _tightness(law_name: str, consts: dict[str, float], points: list[GridPoint]) -> dict[str, float]:
-    ratios = []
-    for pt in points:
-        closed = sum(consts.get(f"c_{t}", 1.0) * v for t, v in pt.closed.items())
-        ratios.append(closed / pt.exact_total)
-    r = np.asarray(ratios)
-    return {"n": int(r.size), "min": float(r.min()), "median": float(np.median(r)), "max": float(r.max()),
-            "fraction_bounded": float(np.mean(r >= 1.0))}
+def _ratios(law: str, consts: dict[str, float], records: Sequence[Record],
+            closed: Sequence[dict[str, float]]) -> np.ndarray:
+    names, C = _terms_matrix(law, list(closed))
+    c = np.array([consts.get(f"c_{t}", 1.0) for t in names])
+    return (C @ c) / np.array([r.exact_total for r in records])
 
 
-def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, progress: bool = False) -> dict[str, Any]:
-    """Fit every law's constants on its calibration grid and report tightness on its test grid."""
+def tightness(ratios: np.ndarray) -> dict[str, float]:
+    """n, min, median, 90th percentile, max and fraction bounded (ratio >= 1) of closed/exact."""
+    r = np.asarray(ratios, dtype=float)
+    return {"n": int(r.size), "min": float(r.min()), "median": float(np.median(r)),
+            "p90": float(np.quantile(r, 0.9)), "max": float(r.max()), "fraction_bounded": float(np.mean(r >= 1.0))}
+
+
+def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dict[str, float]]:
+    """Tightness per region (:func:`regions`)."""
+    groups: dict[str, list[float]] = {}
+    for rec, r in zip(records, ratios, strict=True):
+        for name in regions(rec):
+            groups.setdefault(name, []).append(float(r))
+    return {name: tightness(np.array(v)) for name, v in groups.items()}
+
+
+# ------------------------------------------------------------------------------------------------- driver
+def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | None = None,
+              domain: Domain = FINITE_DOMAIN, executor: cf.Executor | None = None,
+              records: dict[str, dict[str, list[Record]]] | None = None,
+              progress: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
+    """Fit every law's constants on its calibration design and measure tightness on its test design.
+
+    Parameters
+    ----------
+    laws : iterable of str
+        Laws to calibrate (default: all four regression laws).
+    sizes : dict, optional
+        Points per law in the ``calibration`` and ``test`` designs (default :data:`SIZES`).
+    domain : Domain
+        The domain the designs fill (default: finite ``d``).
+    executor : concurrent.futures.Executor, optional
+        Runs the exact engine over the design points.
+    records : dict, optional
+        Previously evaluated designs (``law -> which -> records``); reused instead of rerunning the engine.
+
+    Returns
+    -------
+    (dict, dict)
+        The calibration result (constants, tightness overall and per region) and the records.
+    """
     from .laws.constants import ConstantSet
 
+    sizes = dict(SIZES if sizes is None else sizes)
     result: dict[str, Any] = {}
+    all_records: dict[str, dict[str, list[Record]]] = {}
     for name in laws:
-        cal = evaluate_grid(grid(name, "calibration"), progress=progress, desc=f"calibrating {name}")
-        test = evaluate_grid(grid(name, "test"), progress=progress, desc=f"testing {name}")
-        consts = _fit_constants(name, cal)
-        unit = law_class(name).unit_constants()
-        if "alpha" in unit:
-            consts["alpha"] = unit["alpha"]
+        recs: dict[str, list[Record]] = {}
+        for which in ("calibration", "test"):
+            if records is not None and name in records and which in records[name]:
+                recs[which] = records[name][which]
+            else:
+                recs[which] = evaluate_design(design(name, which, sizes[which], domain), executor=executor,
+                                              progress=progress, desc=f"{which} design of {name}")
+        all_records[name] = recs
+        closed = {w: [closed_terms(r) for r in recs[w]] for w in recs}
+        consts = fit_constants(name, recs["calibration"], closed["calibration"])
+        ratios = {w: _ratios(name, consts, recs[w], closed[w]) for w in recs}
         cs = ConstantSet(
             name="calibrated",
             values=consts,
             source="scalinglaw calibration against the exact engine (scalinglaw.calibration)",
-            table=f"calibration grid of {len(cal)} problems; test grid of {len(test)}",
-            confidence="upper bound on the calibration grid by construction; see 'test' for the test grid",
+            table=f"calibration design of {len(recs['calibration'])} problems; test design of {len(recs['test'])}",
+            confidence="upper bound on the calibration design by construction (margin "
+                       f"{MARGIN:g}); see 'test' for the independent test design",
             provenance="[derived: calibrated]",
             notes=f"generated {_dt.date.today().isoformat()} by `scalinglaw calibrate`",
         )
         result[name] = {
             "constants": cs.to_dict(),
-            "calibration": _tightness(name, consts, cal),
-            "test": _tightness(name, consts, test),
+            "calibration": tightness(ratios["calibration"]),
+            "test": tightness(ratios["test"]),
+            "regions": region_table(recs["test"], ratios["test"]),
+            "domain": domain.describe(),
         }
-    return result
+    return result, all_records
 
 
 def write(result: dict[str, Any], path: str) -> None:
@@ -228,3 +302,15 @@ def write(result: dict[str, Any], path: str) -> None:
         json.dump(result, fh, indent=2, sort_keys=True)
         fh.write("\n")
 
+
+def write_records(records: dict[str, dict[str, list[Record]]], path: str) -> None:
+    data = {law: {w: [r.to_dict() for r in recs] for w, recs in by.items()} for law, by in records.items()}
+    with open(path, "w") as fh:
+        json.dump(data, fh, separators=(",", ":"))
+        fh.write("\n")
+
+
+def read_records(path: str) -> dict[str, dict[str, list[Record]]]:
+    with open(path) as fh:
+        data = json.load(fh)
+    return {law: {w: [Record.from_dict(r) for r in recs] for w, recs in by.items()} for law, by in data.items()}

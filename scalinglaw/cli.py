@@ -84,6 +84,15 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sketch-basis", default="eigen", choices=["eigen", "raw"],
                    help="data quantization in the eigenbasis of S H S^T (default) or on raw S x")
     g.add_argument("--d-proxy", default=None, help="finite proxy dimension when d = inf (default automatic)")
+    w = p.add_argument_group("data-parallel SGD (theory/distributed.md)")
+    w.add_argument("--K", "--workers-K", dest="K", default="1", metavar="K",
+                   help="data-parallel SGD workers, each with batch B; N counts the samples of all workers (default 1;"
+                        " not --workers, which sets the local processes that run a simulation)")
+    w.add_argument("--period", default="1", metavar="TAU",
+                   help="local steps per communication round (default 1: gradients averaged every step)")
+    w.add_argument("--comm", default=None, metavar="Q",
+                   help="quantizer of each worker's message: norm:Q, qsgd:s=S, additive:EPS, multiplicative:EPS, "
+                        "int8:range=R, ... (default: full precision)")
 
 
 def _problem_from_args(args: argparse.Namespace) -> Any:
@@ -97,7 +106,8 @@ def _problem_from_args(args: argparse.Namespace) -> Any:
         average=args.average,
         sigma2=args.sigma2, data=args.data, labels=args.labels, params=args.params, acts=args.acts,
         grads=args.grads, test_inputs=args.test_inputs, sketch_draws=args.sketch_draws,
-        sketch_seed=args.sketch_seed, sketch_basis=args.sketch_basis, **opt,
+        sketch_seed=args.sketch_seed, sketch_basis=args.sketch_basis, K=args.K, period=args.period, comm=args.comm,
+        **opt,
     )
 
 
@@ -171,6 +181,9 @@ def _describe_problem(problem: Any) -> str:
     desc = problem.describe()
     q = ", ".join(f"{k}={v}" for k, v in desc["quantizers"].items() if v) or "none (full precision)"
     model = f"sketch M={problem.M}" if problem.M else "plain regression"
+    if problem.distributed:
+        comm = problem.comm.spec if problem.comm is not None else "full precision"
+        model += f"; K={problem.K} workers, period {problem.period}, messages {comm}"
     return (
         f"problem: {desc['spectrum']}, target {desc['target']}, sigma2={_fmt(desc['sigma2'])}, {model}\n"
         f"training: N={desc['N']}, B={desc['B']}, gamma={_fmt(desc['gamma'])} ({desc['schedule']}), "
@@ -252,9 +265,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         from .predict import effective_sizes
 
         ex = exact_risk(problem, method=args.engine)
-        sizes = effective_sizes(problem)
-        exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk,
-                 **sizes.to_dict()}
+        exact = {"excess_risk": ex.excess_risk, "terms": ex.terms, "tightness": result.excess_risk / ex.excess_risk}
+        if not problem.distributed:  # effective sizes are defined for one worker (SPEC §5.5)
+            exact.update(effective_sizes(problem).to_dict())
     out = {**result.to_dict(), "method": "closed", "problem": problem.describe()}
     if exact is not None:
         out["exact"] = exact
@@ -264,14 +277,17 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
     print(_describe_problem(problem))
     print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
-    print(_table([("effective model size", result.effective_model_size),
-                  ("effective data size", result.effective_data_size)]))
+    if result.effective_model_size is not None:
+        print(_table([("effective model size", result.effective_model_size),
+                      ("effective data size", result.effective_data_size),
+                      ("effective data size of the bound (N tr H / tr H^(q))", result.effective_data_size_bound)]))
     if exact is not None:
-        print(_table([("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"]),
-                      ("effective model size (exact)", exact["effective_model_size"]["exact"]),
-                      ("effective data size (exact)", exact["effective_data_size"]["exact"])],
-                     "against the exact engine:"))
-        for note in exact["notes"]:
+        rows = [("exact excess risk", exact["excess_risk"]), ("closed / exact", exact["tightness"])]
+        if "effective_model_size" in exact:
+            rows += [("effective model size (exact)", exact["effective_model_size"]["exact"]),
+                     ("effective data size (exact)", exact["effective_data_size"]["exact"])]
+        print(_table(rows, "against the exact engine:"))
+        for note in exact.get("notes", []):
             print(f"note: {note}")
     for note in result.notes:
         print(f"note: {note}")
@@ -295,6 +311,8 @@ def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
         print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
     print(_describe_problem(problem))
     print(_table(rows, "terms (they sum to the excess risk):"))
+    print(f"numerical error of the excess risk (estimate): {_fmt(result.error)}"
+          + ("" if result.error else " (every coordinate explicit: rounding only)"))
     print(f"largest stable gamma: {_fmt(result.max_stable_gamma)}")
     for note in result.notes:
         print(f"note: {note}")
@@ -543,9 +561,55 @@ def _output_file(flag: str, path: str, *, figure: bool = False) -> str:
 _REGRESSION_OPT_DESTS = ("a", "b", "sigma2", "gamma", "B", "quantize", "scheme", "range", "calibration")
 
 
+def _optimize_distributed(args: argparse.Namespace) -> None:
+    """``optimize --law distributed``: workers, model size and message bits under a communication budget."""
+    from . import _checks
+    from .allocate import optimize_communication
+
+    if args.budget is None:
+        _fail("--law distributed needs --budget (bits per step with --budget-kind comm-step, total bits with "
+              "comm-total)")
+    if args.budget_kind not in ("comm-step", "comm-total"):
+        _fail(f"--budget-kind must be comm-step or comm-total with --law distributed, got {args.budget_kind!r}")
+    for flag in ("frontier", "plot", "bits_plot", "isoflop", "isoloss", "formats", "fix", "quantize"):
+        if getattr(args, flag, None):
+            _fail(f"--{flag.replace('_', '-')} must be omitted with --law distributed, got {getattr(args, flag)!r}")
+    kind = args.budget_kind.removeprefix("comm-")
+    steps = None if args.steps is None else _checks.positive("--steps", args.steps)
+    if kind == "step" and steps is None:
+        _fail("--budget-kind comm-step needs --steps T (the server steps, i.e. the wall clock)")
+    if kind == "total" and steps is not None:
+        _fail(f"--steps must be omitted with --budget-kind comm-total (T follows from the bits), got {args.steps}")
+    compute = None if args.compute_cap is None else _checks.positive("--compute-cap", args.compute_cap)
+    res = optimize_communication(
+        _checks.positive("--budget", args.budget), kind=kind, steps=steps, a=_checks.as_float("--a", args.a),
+        b=None if args.b is None else _checks.as_float("--b", args.b), sigma2=_checks.as_float("--sigma2", args.sigma2),
+        gamma=_checks.as_float("--gamma", args.gamma), B=_checks.integer("--B", args.B, minimum=1),
+        scheme=args.comm_scheme, range_=_checks.as_float("--range", args.range), compute=compute)
+    if args.json:
+        _print_json(res.to_dict())
+        return
+    print(f"scalinglaw optimize: distributed SGD, {kind} communication budget {res.budget:.4g} bits "
+          f"({'QSGD' if res.scheme == 'qsgd' else 'fixed-range INT'} messages)")
+    print(_table([("workers K", res.K), ("model size M", res.M), ("bits per coordinate b", res.bits),
+                  ("samples N", res.N), ("server steps T", res.steps), ("loss (excess risk)", res.loss),
+                  ("regime (dominant term)", res.regime)]))
+    print(_table(list(res.terms.items()), "terms:"))
+    for note in res.notes:
+        print(f"note: {note}")
+
+
 def _cmd_optimize(args: argparse.Namespace) -> None:
     from . import _checks, allocate
     from . import plot as plots
+
+    if args.law == "distributed":
+        return _optimize_distributed(args)
+    if args.budget_kind.startswith("comm-"):
+        _fail(f"--budget-kind {args.budget_kind} needs --law distributed, got --law {args.law}")
+    for flag, value in (("--steps", args.steps), ("--compute-cap", args.compute_cap)):
+        if value is not None:
+            _fail(f"{flag} needs --law distributed, got {value}")
 
     for attr, needs, flag in (("plot", "frontier", "--frontier"), ("bits_plot", "frontier", "--frontier"),
                               ("isoflop", "budget", "--budget"), ("isoloss", "budget", "--budget")):
@@ -819,16 +883,37 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibration import CALIBRATED_LAWS, calibrate, write
+    from .calibration import CALIBRATED_LAWS, SIZES, calibrate, read_records, write, write_records
 
     laws = CALIBRATED_LAWS if args.laws is None else tuple(args.laws.split(","))
     for name in laws:
         if name not in CALIBRATED_LAWS:
             _fail(f"--laws must list laws among {', '.join(CALIBRATED_LAWS)}, got {name!r}")
-    if args.out is not None:
-        _output_file("--out", args.out)
-    result = calibrate(laws, progress=sys.stderr.isatty())
+    for flag, path in (("--out", args.out), ("--write-records", args.write_records)):
+        if path is not None:
+            _output_file(flag, path)
+    records = None
+    if args.records is not None:
+        try:
+            records = read_records(args.records)
+        except (OSError, ValueError, KeyError) as exc:
+            _fail(f"--records must be a calibration records file written by --write-records, got {args.records!r} "
+                  f"({type(exc).__name__})")
+        missing = [n for n in laws if n not in records]
+        if missing:
+            _fail(f"--records must hold every law of --laws; {args.records!r} lacks {', '.join(missing)}")
+    sizes = {"calibration": 16, "test": 8} if args.quick else dict(SIZES)
+    from ._executors import make_executor
+
+    executor, release = make_executor(args.workers, None)
+    try:
+        result, recs = calibrate(laws, sizes=sizes, executor=executor, records=records,
+                                 progress=sys.stderr.isatty())
+    finally:
+        release()
     result = _strict(result)
+    if args.write_records:
+        write_records(recs, args.write_records)
     if args.out:
         write(result, args.out)
     if args.json or not args.out:
@@ -836,8 +921,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     else:
         for name, entry in result.items():
             t = entry["test"]
-            print(f"{name}: constants {entry['constants']['values']}; test grid closed/exact "
-                  f"min {t['min']:.3g}, median {t['median']:.3g}, max {t['max']:.3g} (n={t['n']})")
+            print(f"{name}: constants {entry['constants']['values']}; test design closed/exact "
+                  f"min {t['min']:.3g}, median {t['median']:.3g}, 90th percentile {t['p90']:.3g}, max {t['max']:.3g} "
+                  f"(n={t['n']})")
         print(f"wrote {args.out}")
 
 
@@ -932,10 +1018,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("optimize", help="optimal model size, data and precision under a budget")
     o.add_argument("--law", required=True, help="chinchilla[:hoffmann|:hoffmann-tex|:epoch|:epoch-paper], kumar, sun, "
-                                                "chen, sketched or sketched-quantized")
+                                                "chen, sketched, sketched-quantized or distributed (workers, model "
+                                                "size and message bits under a communication budget)")
     o.add_argument("--budget", default=None, help="compute (FLOPs; M*N*P bit-operations for the regression model) "
                                                   "or memory (bits)")
-    o.add_argument("--budget-kind", default="compute", choices=["compute", "memory"])
+    o.add_argument("--budget-kind", default="compute", choices=["compute", "memory", "comm-step", "comm-total"],
+                   help="compute, memory, or (--law distributed) communicated bits per step or in total")
     o.add_argument("--formats", default=None, help="restrict precision to named formats, e.g. int4,int8,fp8_e4m3,bf16")
     o.add_argument("--fix", action="append", default=None, metavar="NAME=VALUE", help="fix N, D, M or P")
     o.add_argument("--integer-bits", action="store_true", help="restrict a continuous precision to integers")
@@ -969,6 +1057,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--range", default="4", help="INT range R (default 4)")
     r.add_argument("--calibration", default=None, metavar="FILE",
                    help="calibrated constants from FILE (see predict --calibration)")
+    dl = o.add_argument_group("distributed SGD (--law distributed; theory/distributed.md)")
+    dl.add_argument("--steps", default=None, help="server steps T (wall clock) for --budget-kind comm-step")
+    dl.add_argument("--comm-scheme", default="int", choices=["int", "qsgd"],
+                    help="message quantizer: fixed-range INT (additive) or QSGD (norm-relative) (default int)")
+    dl.add_argument("--compute-cap", default=None, help="optional cap on M*N (forward multiply-adds)")
     o.add_argument("--json", action="store_true", help="print JSON")
     o.set_defaults(func=_cmd_optimize)
 
@@ -994,6 +1087,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the calibration to FILE (without it, the JSON goes to stdout); use it with predict/"
                         "optimize --calibration FILE or SCALINGLAW_CALIBRATION=FILE")
     c.add_argument("--laws", default=None, help="comma-separated subset of the regression laws")
+    c.add_argument("--records", default=None,
+                   help="reuse the exact-engine results of a records file (refit the constants only)")
+    c.add_argument("--write-records", default=None,
+                   help="write the evaluated designs here (scalinglaw/data/calibration_records.json)")
+    c.add_argument("--workers", default=None, help="processes for the exact engine (default: serial)")
+    c.add_argument("--quick", action="store_true", help="tiny designs (16 + 8 problems per law): a smoke test")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=_cmd_calibrate)
 

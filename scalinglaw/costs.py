@@ -13,7 +13,8 @@ from typing import Any
 from .problem import Problem
 from .resources import Estimate, require
 
-__all__ = ["require_simulation", "require_sketches", "simulation_estimate", "sketch_estimate"]
+__all__ = ["exact_estimate", "require_exact", "require_simulation", "require_sketches", "simulation_estimate",
+           "sketch_estimate"]
 
 #: Seconds per replica, sample and coordinate of the plain simulator (draw, quantize, two dot products, update).
 SIM_SECONDS_PER_UNIT = 2e-8
@@ -25,6 +26,16 @@ SIM_SECONDS_PER_CHUNK = 0.01
 PLAN_BYTES_PER_COORDINATE = 160.0
 #: Seconds per floating-point operation of dense linear algebra (BLAS on one core), for sketches.
 SECONDS_PER_FLOP = 1e-9
+
+
+#: The exact engine (closed form per phase): seconds per node^2 and phase (secular equation, couplings, divided
+#: differences), per node^3 and phase for the resonant pairs of a coupled, averaged run (an upper bound: slow
+#: nodes all resonate), and per node and step of the step-by-step recursion; bytes per node^2 (about sixteen
+#: node x node arrays alive at once).
+EXACT_SECONDS_PER_NODE2_PHASE = 5e-7
+EXACT_SECONDS_PER_NODE3_PHASE = 2e-8
+EXACT_SECONDS_PER_NODE_STEP = 4e-8
+EXACT_BYTES_PER_NODE2 = 128.0
 
 
 def _culprit(candidates: list[tuple[str, float, float]]) -> tuple[str, float]:
@@ -91,3 +102,39 @@ def require_simulation(problem: Problem, reps: int, **options: Any) -> None:
     """Refuse a simulation that exceeds the machine's limits, naming the input that drives its cost."""
     est, name, value = simulation_estimate(problem, reps, **options)
     require(est, name, value)
+
+
+def exact_estimate(problem: Problem, nodes: int, method: str) -> tuple[Estimate, str, Any]:
+    """The exact engine's memory and time on a spectral measure of ``nodes`` nodes (per sketch draw), by
+    ``method`` (``"spectral"`` or ``"recursion"``); and the input to blame."""
+    Q = float(nodes)
+    draws = problem.sketch_draws if problem.M is not None else 1
+    refine = 1 if problem.M is not None else 3  # a compressed measure is evaluated at two levels (about 3x)
+    if method == "recursion":
+        seconds = problem.steps * (EXACT_SECONDS_PER_NODE_STEP * Q + 2e-5)
+        memory = 64.0 * Q
+    else:
+        phases = len(problem.phases())
+        coupled = any(q is not None and (q.idealized_scheme() is None or q.idealized_scheme().kind != "additive")
+                      for q in problem.quantizers.values())
+        per_phase = EXACT_SECONDS_PER_NODE2_PHASE * Q * Q
+        if coupled and problem.average != "last":
+            per_phase += EXACT_SECONDS_PER_NODE3_PHASE * Q**3
+        seconds = phases * per_phase
+        memory = EXACT_BYTES_PER_NODE2 * Q * Q
+    seconds *= refine * draws
+    if problem.M is not None:
+        name, value = "M", problem.M
+    elif Q > 4096:
+        name, value = "d", problem.spectrum.d
+    else:
+        name, value = "N", problem.N
+    return Estimate(f"the exact risk on {nodes:.3g} nodes", memory, seconds), name, value
+
+
+def require_exact(problem: Problem, nodes: int, method: str) -> None:
+    """Refuse an exact-engine run that exceeds the machine's limits, naming the input that drives its cost."""
+    est, name, value = exact_estimate(problem, nodes, method)
+    hint = ("a smooth spectrum (power or logpower) is compressed to a few hundred nodes whatever d"
+            if name == "d" else "")
+    require(est, name, value, hint=hint)

@@ -31,9 +31,9 @@ from collections import OrderedDict
 from typing import Any
 
 from . import _checks
-from .dynamics import max_stable_step, scheme_of
+from .dynamics import scheme_of
 from .errors import ParameterError, UnsupportedConfigurationError
-from .exact.engine import ExactResult, measure_risk, measure_risk_limit
+from .exact.engine import ExactResult, _max_stable, measure_risk, measure_risk_limit
 from .measure import SpectralMeasure
 from .problem import Problem
 from .sketch import SketchEquivalent, sketch_equivalent
@@ -159,7 +159,7 @@ def deterministic_risk(problem: Problem, *, method: str = "auto", error_estimate
         risk=excess + problem.sigma2,
         terms=terms,
         test_inputs=problem.test_inputs,
-        max_stable_gamma=max_stable_step(mc),
+        max_stable_gamma=_max_stable(mc, problem),
         quantized_spectrum=mc.mut,
         shrink=mc.shrink,
         quantized_target=None,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
+from .effective import effective_data_size, effective_data_size_bound
 from .errors import ParameterError, UnsupportedConfigurationError
 from .laws.base import Law
 from .problem import QUANTIZER_TARGETS, Problem
@@ -34,8 +35,12 @@ __all__ = [
     "ClosedResult",
     "EffectiveSizes",
     "closed_form_risk",
+    "effective_data_size",
+    "effective_data_size_bound",
     "effective_sizes",
+    "exact_effective_data_size",
     "law_for_problem",
+    "power_law_exponents",
 ]
 
 _EPS = {"data": "eps_d", "labels": "eps_l", "params": "eps_p", "acts": "eps_a", "grads": "eps_o"}
@@ -63,10 +68,9 @@ def _schemes(problem: Problem) -> tuple[dict[str, str | None], dict[str, float],
     return schemes, eps, notes
 
 
-def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law, dict[str, Any], list[str]]:
-    """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
-    from .laws.registry import get_law
-
+def power_law_exponents(problem: Problem) -> tuple[float, float]:
+    r"""``(a, b)`` of a problem the closed forms cover: :math:`\lambda_i=i^{-a}` and :math:`\lambda_i\mathbb Ew_i^{*2}
+    =i^{-b}`; refuses other spectra and targets."""
     spec = problem.spectrum
     if not isinstance(spec, PowerLaw) or spec.lambda1 != 1.0:
         raise UnsupportedConfigurationError(
@@ -78,11 +82,22 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
                              "works with --method exact)")
     target = problem.target
     if isinstance(target, Ones):
-        b = spec.a
-    elif isinstance(target, SourcePrior):
-        b = spec.a if target.b is None else target.b
-    else:
-        raise UnsupportedConfigurationError("closed forms need the ones or prior target; use --method exact")
+        return spec.a, spec.a
+    if isinstance(target, SourcePrior):
+        return spec.a, (spec.a if target.b is None else target.b)
+    raise UnsupportedConfigurationError("closed forms need the ones or prior target; use --method exact")
+
+
+def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law, dict[str, Any], list[str]]:
+    """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
+    from .laws.registry import get_law
+
+    if problem.distributed:
+        raise UnsupportedConfigurationError(
+            "the regression laws describe one worker; distributed runs go through closed_form_risk (period 1) or "
+            "--method exact")
+    spec = problem.spectrum
+    _, b = power_law_exponents(problem)
     schemes, eps, notes = _schemes(problem)
     quantized = any(schemes.values())
     common = {"N": problem.N, "gamma": problem.gamma, "sigma2": problem.sigma2, "a": spec.a, "b": b}
@@ -93,16 +108,18 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
                 "(--schedule geometric --average last); use --method exact"
             )
         inputs = {**common, "d": spec.d}
-        if problem.average == "tail":
-            notes.append("tail averaging: Zou et al.'s bound for the uniform average (an upper bound: tail "
-                         "averaging removes more of the bias)")
         if not quantized and problem.B == 1:
-            return get_law("sgd" + (f":{constants}" if constants else "")), inputs, notes
+            return get_law("sgd" + (f":{constants}" if constants else ""), average=problem.average), inputs, notes
         law = get_law("sgd-quantized" + (f":{constants}" if constants else ""), test_inputs=problem.test_inputs,
-                      **schemes)
+                      average=problem.average, **schemes)
         return law, {**inputs, "B": problem.B, **eps}, notes
     if problem.schedule == "geometric" and problem.average == "last":
         M = problem.M if problem.M is not None else spec.d
+        if problem.M is not None and problem.M == spec.d:
+            raise UnsupportedConfigurationError(
+                f"a sketch of size M = d = {problem.M} is not plain regression (its eigenvalues reach far below "
+                "the power law): the closed forms cover sketches with M <= d/4 and plain regression (no --M); "
+                "use --method exact")
         if math.isinf(M):
             raise UnsupportedConfigurationError(
                 "plain regression with d = inf under geometric decay needs a sketch size --M for the closed form")
@@ -134,6 +151,7 @@ class ClosedResult:
     provenance: str
     notes: tuple[str, ...] = ()
     exact: dict[str, Any] | None = field(default=None)
+    effective_data_size_bound: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float | None) -> float | None:
@@ -145,6 +163,7 @@ class ClosedResult:
             "terms": dict(self.terms),
             "effective_model_size": num(self.effective_model_size),
             "effective_data_size": num(self.effective_data_size),
+            "effective_data_size_bound": num(self.effective_data_size_bound),
             "law": self.law,
             "constants": self.constants,
             "provenance": self.provenance,
@@ -187,9 +206,11 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
     constants : str, optional
         Constant set of the law (``calibrated`` by default; ``unit``, or ``paper`` for ``sgd``).
     """
+    if problem.distributed:
+        return _distributed_closed_form(problem, constants)
     law, inputs, notes = law_for_problem(problem, constants)
     terms = _nonnegative_terms(law.name, {k: float(v) for k, v in law.breakdown(**inputs).items()}, notes)
-    sizes = _closed_sizes(problem, law, inputs)
+    sizes = _closed_sizes(problem)
     excess = float(sum(terms.values()))
     return ClosedResult(
         excess_risk=excess,
@@ -197,6 +218,7 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
         terms=terms,
         effective_model_size=sizes[0],
         effective_data_size=sizes[1],
+        effective_data_size_bound=sizes[2],
         law=law.name,
         constants=law.constants.name,
         provenance=law.provenance,
@@ -204,10 +226,39 @@ def closed_form_risk(problem: Problem, *, constants: str | None = None) -> Close
     )
 
 
+def _distributed_closed_form(problem: Problem, constants: str | None) -> ClosedResult:
+    """K workers averaging every step: the batch-KB law of the same run plus the price of quantized messages
+    (:class:`~scalinglaw.laws.communication.CommunicationLaw`) [recon; theory/distributed.md]."""
+    from .laws.communication import CommunicationLaw, communication_inputs
+
+    if problem.period > 1:
+        raise UnsupportedConfigurationError(
+            f"closed forms cover gradients averaged every step (--period 1), got --period {problem.period}; "
+            "use --method exact")
+    single = replace(problem, K=1, B=problem.K * problem.B, comm=None)
+    law, inputs, notes = law_for_problem(single, constants)
+    terms = {k: float(v) for k, v in law.breakdown(**inputs).items()}
+    notes = [f"K={problem.K} workers with batch B={problem.B} averaging every step: the law of batch "
+             f"K*B={problem.K * problem.B} (exact without communication noise and parameter quantization)", *notes]
+    names = [law.name]
+    if problem.comm is not None:
+        comm = CommunicationLaw(constants if constants in (None, "unit") else None)
+        terms.update({f"comm_{k}": float(v) for k, v in comm.breakdown(**communication_inputs(problem)).items()
+                      if float(v) != 0.0})
+        names.append(comm.name)
+    excess = float(sum(terms.values()))
+    return ClosedResult(
+        excess_risk=excess, risk=excess + problem.sigma2, terms=terms, effective_model_size=None,
+        effective_data_size=None, law="+".join(names), constants=law.constants.name,
+        provenance=law.provenance + "; communication: [recon] (theory/distributed.md)", notes=tuple(notes))
+
+
 # ---------------------------------------------------------------------------------------------- effective sizes
-def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[float, float]:
-    """SPEC §5.4-5.5 closed forms: M_eff (integral form) and the data-size reduction factor times N."""
-    from .laws.special import hyp2f1, power_head
+def _closed_sizes(problem: Problem) -> tuple[float, float, float]:
+    """SPEC §5.5 closed forms: M_eff (integral form), the operational N_eff (:func:`scalinglaw.effective.
+    effective_data_size`; NaN where its model does not apply) and the bound's N tr H / tr H^(q)."""
+    from .effective import effective_data_size, effective_data_size_bound
+    from .laws.special import hyp2f1
 
     schemes, eps, _ = _schemes(problem)
     a = problem.spectrum.a
@@ -217,22 +268,20 @@ def _closed_sizes(problem: Problem, law: Law, inputs: dict[str, Any]) -> tuple[f
         m_eff = float(size * hyp2f1(1.0, 1.0 / a, 1.0 + 1.0 / a, -ed * size**a))
     else:
         m_eff = size
-    factor = 1.0
-    if schemes["data"] == "additive":
-        factor *= 1.0 + size * ed / float(power_head(a, problem.spectrum.d))
-    for t in ("acts", "grads", "params"):
-        if schemes[t] == "multiplicative":
-            factor *= 1.0 + eps[_EPS[t]]
-    return m_eff, problem.N / factor
+    try:
+        n_op, _ = effective_data_size(problem)
+    except UnsupportedConfigurationError:
+        n_op = None
+    return m_eff, (math.nan if n_op is None else n_op), effective_data_size_bound(problem)
 
 
-#: Why the two effective data sizes differ (printed by ``predict --compare-exact``).
+#: What the effective data sizes are (printed by ``predict --compare-exact``).
 EFFECTIVE_DATA_SIZE_NOTE = (
-    "the two effective data sizes are different quantities: the closed one is the parameter N tr H / tr H^(q) of "
-    "the bound (divided by 1+eps for each multiplicative acts/grads/params quantizer), a consequence of the step-size "
-    "limit; the exact one is operational, the sample size at which full precision reaches the same estimation "
-    "error, and additive data noise can push it above N (theory/sketched-quantized.md; validation claim 6 in "
-    "theory/validation.md)"
+    "effective data size: the operational one (closed form and exact engine) is the sample size at which full "
+    "precision reaches the same estimation error, and additive data noise can push it above N (a ridge effect); "
+    "the bound's N tr H / tr H^(q) (divided by 1+eps for each multiplicative acts/grads/params quantizer) is a "
+    "different quantity, a consequence of the step-size limit (theory/sketched-quantized.md; validation claim 6 "
+    "in theory/validation.md)"
 )
 
 
@@ -246,6 +295,7 @@ class EffectiveSizes:
     data_exact: float | None
     additive_error_exact: float
     notes: tuple[str, ...] = ()
+    data_bound: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: float | None) -> float | None:
@@ -254,6 +304,7 @@ class EffectiveSizes:
         return {
             "effective_model_size": {"closed": num(self.model_closed), "exact": num(self.model_exact)},
             "effective_data_size": {"closed": num(self.data_closed), "exact": num(self.data_exact)},
+            "effective_data_size_bound": num(self.data_bound),
             "additive_error_exact": self.additive_error_exact,
             "notes": list(self.notes),
         }
@@ -324,43 +375,17 @@ def exact_effective_data_size(
     (float or None, str)
         :math:`N'` (``None`` if unbounded) and a note explaining any boundary case.
     """
+    from .effective import solve_effective_size
+
     rtol = _checks.positive("rtol", rtol)
     _checks.choice("method", method, SIZE_METHODS)
     target = _estimation_error(problem, method)
     if reference is None:
         reference = problem
     fp = replace(reference, data=None, labels=None, params=None, acts=None, grads=None)
-    B = fp.B
-    if target <= 0:
-        return None, "the quantized run has no estimation error left (R(N) = R(inf)); N_eff is unbounded"
-
-    def err(n_steps: int) -> float:
-        return _estimation_error(replace(fp, N=n_steps * B), method)
-    lo = max(1, math.ceil(2 / B)) if fp.schedule == "geometric" else 1
-    hi = max(lo + 1, problem.N // B)
-    e_lo = err(lo)
-    if e_lo < target:
-        return float(lo * B), "the quantized estimation error exceeds the full-precision one at the smallest size"
-    e_hi = err(hi)
-    while e_hi > target:
-        lo, e_lo = hi, e_hi
-        hi *= 4
-        if hi > 1e15 / B:
-            return None, "full precision needs more than 1e15 samples to match"
-        e_hi = err(hi)
-    while hi - lo > max(1, rtol * lo):
-        mid = round(math.sqrt(lo * hi))
-        mid = min(max(mid, lo + 1), hi - 1)
-        e_mid = err(mid)
-        if e_mid > target:
-            lo, e_lo = mid, e_mid
-        else:
-            hi, e_hi = mid, e_mid
-    # log-linear interpolation between the bracketing sample sizes
-    if e_lo == e_hi:
-        return float(lo * B), ""
-    t = (math.log(e_lo) - math.log(target)) / (math.log(e_lo) - math.log(e_hi))
-    return float(B * math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo)))), ""
+    lo = max(1, math.ceil(2 / fp.B)) if fp.schedule == "geometric" else 1
+    return solve_effective_size(lambda k: _estimation_error(replace(fp, N=k * fp.B), method), target, fp.B,
+                                problem.N // fp.B, lo, rtol)
 
 
 def effective_sizes(problem: Problem, *, method: str = "exact") -> EffectiveSizes:
@@ -376,12 +401,16 @@ def effective_sizes(problem: Problem, *, method: str = "exact") -> EffectiveSize
     else:
         from .exact.engine import exact_risk_limit as limit
 
+    if problem.distributed:
+        raise UnsupportedConfigurationError(
+            "effective sizes (SPEC §5.5) are defined for one worker; for K workers averaging every step use the "
+            "batch-K*B problem, and see theory/distributed.md §4 for the communication's effect")
+
     notes: list[str] = []
     try:
-        law, inputs, _ = law_for_problem(problem)
-        m_closed, n_closed = _closed_sizes(problem, law, inputs)
+        m_closed, n_closed, n_bound = _closed_sizes(problem)
     except UnsupportedConfigurationError as exc:
-        m_closed, n_closed = math.nan, math.nan
+        m_closed, n_closed, n_bound = math.nan, math.nan, math.nan
         notes.append(f"no closed form: {exc}")
     n_exact, note = exact_effective_data_size(problem, method=method)
     if note:
@@ -396,4 +425,5 @@ def effective_sizes(problem: Problem, *, method: str = "exact") -> EffectiveSize
         data_exact=n_exact,
         additive_error_exact=add_err,
         notes=tuple(notes),
+        data_bound=n_bound,
     )

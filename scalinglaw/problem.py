@@ -82,6 +82,16 @@ class Problem:
         the idealised schemes of the theory) or on the raw sketched coordinates :math:`Sx` (SPEC §5.4).
     d_proxy : int or None
         Finite proxy dimension when ``d = inf`` (default: automatic, see :meth:`proxy_dimension`).
+    K : int
+        Data-parallel workers (default 1). Each takes a batch of ``B`` fresh samples per local step, so ``N``
+        counts the samples of all workers and each runs :math:`T=N/(KB)` steps (``theory/distributed.md``).
+    period : int
+        Local steps per communication round :math:`\tau` (default 1: the workers' gradients are averaged at
+        every step; :math:`\tau>1` is local SGD, averaging the workers' differences). ``T`` must be a multiple.
+    comm : Quantizer, str or None
+        Quantizer of each worker's message (its gradient, or pseudo-gradient :math:`(w-w_k)/\gamma` after
+        :math:`\tau` local steps): any spec of ``data``, plus ``norm:Q`` and ``qsgd:s=S``
+        (:mod:`scalinglaw.quantize.comm`). ``None``: full-precision communication.
     """
 
     spectrum: Spectrum
@@ -103,6 +113,9 @@ class Problem:
     sketch_seed: int = 0
     sketch_basis: str = "eigen"
     d_proxy: int | None = None
+    K: int = 1
+    period: int = 1
+    comm: Quantizer | str | None = None
     _quant: dict[str, Quantizer | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,12 +128,26 @@ class Problem:
         set_(self, "sigma2", _checks.nonnegative("sigma2", self.sigma2))
         B = _checks.integer("B", self.B, minimum=1)
         N = _checks.integer("N", self.N, minimum=1)
-        if N < B:
-            raise ParameterError("N", N, f"be >= B={B} (one pass needs at least one full batch)")
-        if N % B:
-            raise ParameterError("N", N, f"be a multiple of B={B} (T = N/B steps)")
+        K = _checks.integer("K", self.K, minimum=1)
+        period = _checks.integer("period", self.period, minimum=1)
+        if K == 1:
+            if N < B:
+                raise ParameterError("N", N, f"be >= B={B} (one pass needs at least one full batch)")
+            if N % B:
+                raise ParameterError("N", N, f"be a multiple of B={B} (T = N/B steps)")
+        elif N < K * B or N % (K * B):
+            raise ParameterError("N", N, f"be a multiple of K*B={K * B} (each of the K={K} workers takes B samples "
+                                         "per step: T = N/(K B) steps)")
+        if (N // (K * B)) % period:
+            raise ParameterError("period", period, f"divide the number of steps T = N/(K B) = {N // (K * B)} "
+                                                   "(whole communication rounds)")
         set_(self, "B", B)
         set_(self, "N", N)
+        set_(self, "K", K)
+        set_(self, "period", period)
+        from .quantize.comm import parse_comm_quantizer
+
+        set_(self, "comm", parse_comm_quantizer(self.comm, name="comm"))
         set_(self, "gamma", _checks.positive("gamma", self.gamma))
         set_(self, "schedule", _checks.choice("schedule", self.schedule, SCHEDULES))
         if self.schedule == "geometric" and N < 2:
@@ -146,6 +173,11 @@ class Problem:
             if self.M is not None and dp < self.M:
                 raise ParameterError("d_proxy", dp, f"be >= M={self.M}")
             set_(self, "d_proxy", dp)
+        if self.comm is not None and self.M is None and self.spectrum.is_infinite:
+            raise ParameterError(
+                "comm", self.comm.spec,
+                "be omitted when d=inf without a sketch: quantized messages would need every coordinate of an "
+                "infinite gradient (use a finite d or a sketch M)")
         dq = quant["data"]
         if (
             self.M is None
@@ -170,8 +202,13 @@ class Problem:
 
     @property
     def steps(self) -> int:
-        """Number of SGD steps :math:`T=N/B`."""
-        return self.N // self.B
+        """Number of SGD steps :math:`T=N/(KB)` (of each worker; :math:`N/B` for one worker)."""
+        return self.N // (self.B * self.K)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run uses several workers, local steps or quantized communication."""
+        return self.K > 1 or self.period > 1 or self.comm is not None
 
     @property
     def sketched(self) -> bool:
@@ -233,6 +270,8 @@ class Problem:
             "M": self.M,
             "test_inputs": self.test_inputs,
             "quantizers": {k: (q.spec if q is not None else None) for k, q in self._quant.items()},
+            **({"K": self.K, "period": self.period, "comm": self.comm.spec if self.comm is not None else None}
+               if self.distributed else {}),
         }
 
 

@@ -1,18 +1,19 @@
-r"""Reduction of a :class:`~scalinglaw.problem.Problem` to diagonal Gaussian problems.
+r"""Reduction of a :class:`~scalinglaw.problem.Problem` to spectral measures (diagonal Gaussian problems).
 
 Every problem the exact engine handles is, after a rotation, a *diagonal* problem: features
 :math:`z\sim\mathcal N(0,\mathrm{diag}(\mu))`, a target whose coordinate second moments
 :math:`\mathbb E v_i^{*2}` are known, and label noise independent of :math:`z`.
 
-* Plain regression: :math:`\mu=\lambda_{1..n}`, with :math:`n=d`, or a finite proxy when :math:`d=\infty`.
-  The tail :math:`i>n` is treated as unlearned: its signal :math:`\sum_{i>n}\lambda_i\mathbb E w_i^{*2}` acts as
-  label noise and is added to the excess risk [derived; exact when the tail is not learned, and the engine
-  reports :math:`\gamma T\lambda_n` so the user can judge].
+* Plain regression: the spectral measure of :func:`~scalinglaw.measure.spectrum_measure` (every coordinate for
+  small or non-smooth spectra; an explicit head, quadrature blocks and a lumped frozen remainder otherwise, with
+  no finite proxy for :math:`d=\infty`).
 * Sketched model (Lin et al. 2024 [paper]; SPEC §1): draw :math:`S_{ij}\sim\mathcal N(0,1/M)`, rotate to the
   eigenbasis :math:`H_S=V\mathrm{diag}(\mu)V^\top`, :math:`v^*=H_S^{-1}SHw^*`. Because :math:`(Sx,y)` is jointly
   Gaussian, the residual :math:`y-\langle Sx,v^*\rangle` is independent of :math:`Sx`, so the sketched problem is
   exactly a well-specified :math:`M`-dimensional Gaussian regression with noise
-  :math:`\sigma^2+\mathrm{Approx}` [derived], :math:`\mathrm{Approx}=\|H^{1/2}(w^*-S^\top v^*)\|^2`.
+  :math:`\sigma^2+\mathrm{Approx}` [derived], :math:`\mathrm{Approx}=\|H^{1/2}(w^*-S^\top v^*)\|^2`. A drawn sketch
+  needs a finite matrix: for :math:`d=\infty` it is drawn on the proxy of
+  :meth:`~scalinglaw.problem.Problem.proxy_dimension` coordinates, the rest being unlearned signal (the notes say so).
 
 The risk is quadratic in the target and only the diagonal of :math:`\mathbb E v^*v^{*\top}` enters the
 moment recursion, so a Gaussian prior is handled exactly by its diagonal [derived].

@@ -165,7 +165,7 @@ def test_formula_command(capsys):
     code, out, _ = run(capsys, "formula", "--law", "sgd", "--latex")
     assert code == 0 and "\\sum" in out and "k^*" in out
     code, out, _ = run(capsys, "formula", "--law", "sketched-quantized", "--data", "additive", "--term", "bias")
-    assert code == 0 and "bias =" in out and "M_eff" in out
+    assert code == 0 and "bias =" in out and "k_star" in out
     code, out, _ = run(capsys, "formula", "--law", "kumar")
     assert code == 0 and "gamma_w" in out
     code, _, err = run(capsys, "formula", "--law", "nope")
@@ -225,11 +225,25 @@ def test_fit_command(capsys, tmp_path):
     assert code == 2 and "line 3" in err and "'D'" in err and err.count("\n") == 1
 
 
-def test_calibrate_command_runs(capsys):
-    code, out, _ = run(capsys, "calibrate", "--laws", "sgd", "--json")
+def test_calibrate_command_refits_from_the_shipped_records(capsys):
+    from importlib import resources
+
+    records = str(resources.files("scalinglaw.data").joinpath("calibration_records.json"))
+    code, out, _ = run(capsys, "calibrate", "--laws", "sgd", "--records", records, "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["sgd"]["test"]["min"] >= 1.0
+    assert data["sgd"]["test"]["min"] >= 1.0 and data["sgd"]["test"]["n"] >= 128
+    assert "all" in data["sgd"]["regions"]
+
+
+def test_calibrate_quick_runs_the_engine(capsys, tmp_path):
+    rec = tmp_path / "records.json"
+    code, out, _ = run(capsys, "calibrate", "--laws", "sketched", "--quick", "--json", "--write-records", str(rec))
+    assert code == 0
+    data = json.loads(out)
+    # 16 Sobol points, less the sketches below the law's smallest size (dropped from the design)
+    assert 1 <= data["sketched"]["calibration"]["n"] <= 16 and data["sketched"]["calibration"]["min"] >= 1.0
+    assert rec.exists()
 
 
 # ---------------------------------------------------------------------------------------------- allocation
@@ -324,6 +338,7 @@ def test_dask_bad_address_is_one_line(capsys):
         (["formula", "--law", "sgd-quantized", "--data", "additive:-1"], "--data must be a scheme name"),
         (["formula", "--law", "sgd", "--data", "additive"], "option data must not be passed"),
         (["calibrate", "--laws", ""], "--laws must list laws among"),
+        (["calibrate", "--laws", "sgd", "--records", "/nonexistent.json"], "--records must be a calibration records"),
         (["calibrate", "--laws", "sgd", "--out", "/"], "--out must be a file path, not a directory"),
     ],
 )

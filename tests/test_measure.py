@@ -154,3 +154,11 @@ def test_geometric_schedule_matches_50_digit_recursion(N, data):
 def test_constant_schedule_average_matches_50_digit_recursion(N, data):
     engine, ref = _n_dependent(N, "constant", "uniform", data, [1.0, float(N) ** -0.5, 3.0 / N])
     assert engine == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.mark.slow
+def test_tiny_close_poles_keep_their_relative_accuracy():
+    """Nodes far below eps * max rate (here 1e-14, 1.3e-14 next to 1): an absolute deflation tolerance would merge
+    them (it did, and moved the d = inf risk at N = 1e20 by 2e-6); relative deflation keeps the 50-digit result."""
+    engine, ref = _n_dependent(10**20, "geometric", "last", "multiplicative:0.05", [1.0, 1e-8, 1e-14, 1.3e-14, 3e-20])
+    assert engine == pytest.approx(ref, rel=1e-10)

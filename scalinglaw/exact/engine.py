@@ -72,7 +72,7 @@ class ExactResult:
         :math:`w_q=(H^{(q)})^{-1}Hw^*` for a deterministic target (in the sketch eigenbasis when sketched; first
         draw); ``None`` for a random prior, whose :math:`w_q` is random (use ``shrink``).
     method : str
-        ``"spectral"`` or ``"recursion"``.
+        ``"spectral"``, ``"recursion"`` or ``"rounds"`` (local steps or norm-relative communication, stepped).
     notes : tuple of str
         Statements about approximations (quadrature, frozen remainder, surrogate epsilons of real formats).
     error : float
@@ -158,7 +158,13 @@ def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto
     :class:`~scalinglaw.errors.UnstableStepError` for an unstable step.
     """
     mc = moment_coefficients(measure, problem.quantizers, problem.B)
-    check_stability(mc, problem.gamma)
+    rounds = None
+    if problem.distributed:  # K workers, local steps, quantized communication (theory/distributed.md)
+        from .rounds import distributed_coefficients
+
+        mc, rounds = distributed_coefficients(mc, problem)
+    else:
+        check_stability(mc, problem.gamma)
     maps = [(StepMap.build(mc, g), n) for g, n in problem.phases()]
     sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
     sq = np.sqrt(w)
@@ -169,7 +175,12 @@ def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto
     a0 = np.stack([sq * sh * sh * s, np.zeros_like(s)])
     forcing = np.array([0.0, 1.0])
     use_spectral = method == "spectral" or (method == "auto" and _spectral_is_cheaper(problem, s.size))
-    if use_spectral:
+    if rounds is not None:
+        from .rounds import round_moments
+
+        mom = round_moments(rounds, maps, m0, a0, forcing, problem.average)
+        used = "rounds"
+    elif use_spectral:
         from .spectral import spectral_moments
 
         mom: Moments = spectral_moments(maps, m0, a0, forcing, problem.average)
@@ -208,10 +219,29 @@ def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
     return 4.0 * delta * (fz.mass + problem.gamma * ratio**2 * fz.trace * initial / problem.B)
 
 
+def _require_resources(problem: Problem, compress: bool | None, method: str) -> None:
+    """Refuse, before any heavy work, a run this machine cannot do (memory or time), naming the input."""
+    from ..costs import require_exact, require_sketches
+    from ..measure import EXPLICIT_MAX, compressible
+
+    if problem.M is not None:
+        require_sketches(problem)
+        nodes = int(problem.M)
+    elif compress is False or (compress is None and (problem.spectrum.d <= EXPLICIT_MAX
+                                                     or not compressible(problem.spectrum, problem.target))):
+        nodes = int(problem.spectrum.d)
+    else:
+        nodes = reduce_problem(problem, compress=compress, level=1)[0].size
+    used = "recursion" if method == "recursion" or (method == "auto" and not _spectral_is_cheaper(problem, nodes)) \
+        else "spectral"
+    require_exact(problem, nodes, used)
+
+
 def _terms_with_error(
     problem: Problem, method: str, compress: bool | None
 ) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str]]:
     """Terms per measure (sketch draw), their numerical error, the moment coefficients, method and notes."""
+    _require_resources(problem, compress, method)
     measures = reduce_problem(problem, compress=compress)
     all_terms, all_errors, mcs, notes = [], [], [], []
     used = method
@@ -292,7 +322,7 @@ def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto")
         risk=excess + problem.sigma2,
         terms=terms,
         test_inputs=problem.test_inputs,
-        max_stable_gamma=max_stable_step(mc),
+        max_stable_gamma=_max_stable(mc, problem),
         quantized_spectrum=mc.mut,
         shrink=mc.shrink,
         quantized_target=w_q,
@@ -301,6 +331,14 @@ def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto")
         error=float(sum(errors.values())),
         term_errors=errors,
     )
+
+
+def _max_stable(mc: Any, problem: Problem) -> float:
+    if problem.distributed:
+        from .rounds import distributed_max_stable_step
+
+        return distributed_max_stable_step(mc, problem)
+    return max_stable_step(mc)
 
 
 def exact_risk_limit(problem: Problem) -> float:
@@ -319,6 +357,14 @@ def exact_risk_limit(problem: Problem) -> float:
 def measure_risk_limit(measure: SpectralMeasure, problem: Problem) -> float:
     """:func:`exact_risk_limit` on one spectral measure (a sketch draw, or a deterministic equivalent)."""
     mc = moment_coefficients(measure, problem.quantizers, problem.B)
+    if problem.distributed:
+        from .rounds import distributed_coefficients
+
+        mc, rounds = distributed_coefficients(mc, problem)
+        if rounds is not None:
+            raise UnsupportedConfigurationError(
+                "the N -> infinity limit of local SGD or norm-relative communication is not available (the "
+                "round map is stepped); evaluate exact_risk at a large N instead")
     sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
     if problem.test_inputs == "clean":
         total = float((w * mu) @ ((sh - 1.0) ** 2 * s))

@@ -18,6 +18,7 @@ Deflation handles components with negligible weight and (nearly) equal poles, as
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from scipy.linalg import lapack
@@ -25,19 +26,20 @@ from scipy.linalg import lapack
 __all__ = ["eig_diag_minus_rank_one"]
 
 
-def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float,
-                                                                                                       float]]]:
-    """Zero the weights that deflate: negligible ones, and one of each pair of (nearly) equal poles (Givens).
+def _deflate(kap: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float, float]]]:
+    """Zero the weights that deflate: exact zeros, and one of each pair of poles equal to rounding *relative to
+    themselves* (Givens), as LAPACK's ``dlaed2`` does with an absolute tolerance. The slow modes need relative
+    accuracy, so poles that are merely tiny are not merged; small weights are left to :func:`_deflate_relative`.
 
     Returns the new weights, a mask of the deflated indices and the rotations applied ``(i, j, c, s)``.
     """
     z = z.copy()
-    deflated = np.abs(z) <= tol
-    z[deflated] = 0.0
+    deflated = z == 0.0
     rotations = []
     idx = np.nonzero(~deflated)[0]
+    tol = 8 * np.finfo(float).eps
     for a, b in itertools.pairwise(idx):
-        if kap[b] - kap[a] <= tol * max(1.0, abs(kap[b])) and z[a] != 0.0:
+        if kap[b] - kap[a] <= tol * abs(kap[b]) and z[a] != 0.0:
             r = np.hypot(z[a], z[b])
             c, s = z[b] / r, z[a] / r
             z[a], z[b] = 0.0, r
@@ -46,7 +48,8 @@ def _deflate(kap: np.ndarray, z: np.ndarray, tol: float) -> tuple[np.ndarray, np
     return z, deflated, rotations
 
 
-def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray, threshold: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
     r"""Also deflate the components whose coupling is negligible *relative to their own pole*.
 
     Dropping :math:`z_i` moves the eigenvalue near :math:`\kappa_i` by at most :math:`z_i^2`, i.e. by
@@ -54,14 +57,14 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> t
     modes are raised to powers :math:`n\sim10^{28}`, so they need *relative* accuracy, which the absolute test
     (relative to :math:`\max\kappa`) does not give; and ``dlasd4`` fails to converge on a root that sits within
     rounding of its pole. So the smallest ratios :math:`z_i^2/\kappa_i` are deflated while their sum stays
-    below :math:`\epsilon_{\rm mach}/8`.
+    below ``threshold`` (:math:`\epsilon_{\rm mach}/8`).
     """
     live = np.nonzero(~deflated)[0]
     if not live.size or not np.all(kap[live] > 0):
         return z, deflated
     ratio = z[live] ** 2 / kap[live]
     order = np.argsort(ratio)
-    drop = live[order[np.cumsum(ratio[order]) <= np.finfo(float).eps / 8]]
+    drop = live[order[np.cumsum(ratio[order]) <= threshold]]
     if drop.size:
         z = z.copy()
         deflated = deflated.copy()
@@ -70,32 +73,46 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> t
     return z, deflated
 
 
-def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
+def _bisect_root(j: int, d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    r"""Root ``j`` of :math:`1+\sum_iw_i^2/(d_i^2-\sigma^2)=0` by bisection, where ``dlasd4`` does not converge
+    (enormous dynamic ranges of :math:`w`); same outputs (``d - sigma``, ``sigma``, ``d + sigma``).
 
-    Parameters
-    ----------
-    kappa : ndarray
-        The diagonal, any order.
-    beta : float
-        The weight :math:`\beta\ge0` of the rank-one term.
-    h : ndarray
-        The rank-one vector.
-
-    Returns
-    -------
-    k, U : ndarray
-        ``K @ U = U * k``; ``k`` ascending.
+    The unknown is the offset :math:`\tau` of :math:`\sigma^2` from the nearer pole, with the pole differences
+    formed as :math:`(d_i-d_o)(d_i+d_o)`, so the root keeps full relative accuracy however close it is to its pole;
+    the bisection is geometric while the bracket spans orders of magnitude.
     """
-    kappa = np.asarray(kappa, dtype=np.float64)
-    h = np.asarray(h, dtype=np.float64)
-    n = kappa.size
-    order = np.argsort(kappa)
-    kap = kappa[order]
-    z0 = np.sqrt(max(beta, 0.0)) * h[order]
-    scale = max(float(np.max(np.abs(kap))), float(z0 @ z0), 1e-300)
-    z, deflated, rotations = _deflate(kap, z0, 8 * np.finfo(float).eps * scale)
-    z, deflated = _deflate_relative(kap, z, deflated)
+    m = d.size
+    w2 = w * w
+    last = j == m - 1
+    gap = float(w2.sum()) if last else float((d[j + 1] - d[j]) * (d[j + 1] + d[j]))
+
+    def g(o: int, tau: float) -> float:
+        return 1.0 + float(np.sum(w2 / ((d - d[o]) * (d + d[o]) - tau)))
+
+    # the root is right of pole j (g rises from -inf there) and, unless last, left of pole j + 1
+    o = j if last or g(j, 0.5 * gap) > 0 else j + 1
+    sign = 1.0 if o == j else -1.0
+    # bracket in |tau| between tiny and half the gap
+    a_, b_ = 0.5 * gap * 2.0**-1000, 0.5 * gap
+    for _ in range(2000):
+        mid = math.sqrt(a_ * b_) if b_ > 4.0 * a_ else 0.5 * (a_ + b_)
+        if mid <= a_ or mid >= b_:
+            break
+        if (g(o, sign * mid) > 0) == (o == j):
+            b_ = mid
+        else:
+            a_ = mid
+    tau = sign * 0.5 * (a_ + b_)
+    delta2 = (d - d[o]) * (d + d[o]) - tau  # d_i^2 - sigma^2
+    sigma = math.sqrt(d[o] * d[o] + tau)
+    work = d + sigma
+    return delta2 / work, sigma, work
+
+
+def _solve(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and vectors of ``diag(kap) - z z^T`` (``kap`` ascending) in the sorted basis, deflated components
+    kept as unit vectors with their pole as eigenvalue."""
+    n = kap.size
     live = np.nonzero(~deflated)[0]
     k = np.empty(n)
     V = np.zeros((n, n))  # eigenvectors in the sorted (and rotated) basis, column j for eigenvalue k[j]
@@ -118,7 +135,7 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
         for j in range(m):
             delta, sigma, work, info = lapack.dlasd4(j, d, w, 1.0)
             if info != 0:
-                raise np.linalg.LinAlgError(f"dlasd4 failed for root {j} (info={info})")
+                delta, sigma, work = _bisect_root(j, d, w)
             diff[:, j] = delta * work
             sig2[j] = sigma * sigma
         kj = 1.0 / sig2
@@ -135,6 +152,35 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
         cols = np.arange(deflated.sum(), n)
         k[cols] = kj
         V[live[rev][:, None], cols[None, :]] = vec
+    return k, V
+
+
+def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Eigenvalues (ascending) and orthonormal eigenvectors of :math:`\mathrm{diag}(\kappa)-\beta hh^\top`.
+
+    Parameters
+    ----------
+    kappa : ndarray
+        The diagonal, any order.
+    beta : float
+        The weight :math:`\beta\ge0` of the rank-one term.
+    h : ndarray
+        The rank-one vector.
+
+    Returns
+    -------
+    k, U : ndarray
+        ``K @ U = U * k``; ``k`` ascending.
+    """
+    kappa = np.asarray(kappa, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    order = np.argsort(kappa)
+    kap = kappa[order]
+    z0 = np.sqrt(max(beta, 0.0)) * h[order]
+    z, deflated = _deflate_relative(kap, z0, z0 == 0.0, np.finfo(float).eps / 8)
+    z, deflated_pairs, rotations = _deflate(kap, z)
+    deflated |= deflated_pairs
+    k, V = _solve(kap, z, deflated)
     # undo the rotations (in reverse) and the sort
     for a, b, cth, sth in reversed(rotations):
         va, vb = V[a].copy(), V[b].copy()

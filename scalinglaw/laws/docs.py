@@ -70,20 +70,24 @@ def _law_from_spec(spec: str) -> Law:
 
 
 def render_calibration() -> str:
-    """Table of the shipped calibration: constants and closed/exact on both grids."""
+    """Tables of the shipped calibration: constants, closed/exact on both designs, and per region."""
     import json
     from importlib import resources
 
     data = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
-    lines = ["| law | constants | calibration grid: n, min, median, max of closed/exact | test grid: n, min, median, "
-             "max |", "|---|---|---|---|"]
+    lines = ["| law | constants | calibration design: n, min, median, max of closed/exact | test design: n, min, "
+             "median, 90th percentile, max |", "|---|---|---|---|"]
     for name, entry in data.items():
         consts = ", ".join(f"`{k}`={_fmt(v)}" for k, v in entry["constants"]["values"].items())
-        cells = []
-        for which in ("calibration", "test"):
-            t = entry[which]
-            cells.append(f"{t['n']}, {_fmt(t['min'])}, {_fmt(t['median'])}, {_fmt(t['max'])}")
-        lines.append(f"| `{name}` | {consts} | {cells[0]} | {cells[1]} |")
+        c, t = entry["calibration"], entry["test"]
+        lines.append(f"| `{name}` | {consts} | {c['n']}, {_fmt(c['min'])}, {_fmt(c['median'])}, {_fmt(c['max'])} | "
+                     f"{t['n']}, {_fmt(t['min'])}, {_fmt(t['median'])}, {_fmt(t['p90'])}, {_fmt(t['max'])} |")
+    lines += ["", "Tightness (closed/exact) on the test design, per region:", "",
+              "| law | region | n | min | median | 90th percentile | max |", "|---|---|---|---|---|---|---|"]
+    for name, entry in data.items():
+        for region, t in sorted(entry["regions"].items(), key=lambda kv: (kv[0] != "all", kv[0])):
+            lines.append(f"| `{name}` | {region} | {t['n']} | {_fmt(t['min'])} | {_fmt(t['median'])} | "
+                         f"{_fmt(t['p90'])} | {_fmt(t['max'])} |")
     return "\n".join(lines)
 
 

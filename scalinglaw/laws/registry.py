@@ -23,6 +23,7 @@ LAW_MODULES: dict[str, str] = {
     "sun": "sun:SunLaw",
     "chen": "chen:ChenLaw",
     "chinchilla": "chinchilla:ChinchillaLaw",
+    "communication": "communication:CommunicationLaw",
 }
 
 

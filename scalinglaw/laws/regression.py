@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from abc import abstractmethod
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ from ..errors import ParameterError
 from ..spectra import quantized_trace
 from .base import Law, Variable, refuse_options
 from .constants import ConstantSet
-from .special import Hyp2F1, PowerHead, PowerTail, power_head
+from .special import Hyp2F1, PowerHead, PowerTail, SketchApproximation, power_head
 
 __all__ = [
     "QuantizedSGDLaw",
@@ -186,6 +187,201 @@ def sketched_step_limit(values: dict[str, Any], data: str | None) -> Any:
     return mean_square_step_limit(top, tr, values.get("B", 1.0))
 
 
+AVERAGES = ("uniform", "tail")
+
+
+def _average_option(options: dict[str, Any]) -> str:
+    avg = options.pop("average", "uniform")
+    if avg not in AVERAGES:
+        raise ParameterError("average", avg, "be uniform or tail (the output of constant-step SGD)")
+    return avg
+
+
+def _tail_average_factor(average: str) -> int:
+    r"""Variance multiplier of the tail average over :math:`w_{\lfloor T/2\rfloor}..w_{T-1}` [derived].
+
+    Learned directions: :math:`T/(T-\lfloor T/2\rfloor)\le2` times fewer averaged iterates. Unlearned ones: the
+    iterate is a random walk, and the variance of its average over :math:`[s,T)` is
+    :math:`(s+(T-s)/3)/(T/3)=1+2s/T\le2` times that of the uniform average. Either way at most 2."""
+    return 2 if average == "tail" else 1
+
+
+def _learned(k: sp.Expr) -> sp.Expr:
+    r"""Zou et al.'s integer effective dimension :math:`\max\{k:\lambda_k\ge\tau\}=\lfloor k\rfloor` of a real
+    cut-off :math:`k` (:math:`\lambda_k=\tau`). With it the split sums
+    :math:`\sum_{i\le k^*}i^{-b}(i^a/x)^2+\sum_{i>k^*}i^{-b}=\sum_i i^{-b}\min\{1,(i^a/x)^2\}` exactly, a continuous
+    function of :math:`x` that never drops part of a direction not yet learned (the real relaxation did, for
+    :math:`k^*<1`)."""
+    return sp.floor(k)
+
+
+def sketch_approximation_form(dim: sp.Expr) -> sp.Expr:
+    r"""The approximation error of a Gaussian sketch of size ``dim`` [derived: deterministic equivalent]:
+    :math:`\mathbb E_S\,\mathrm{Approx}\asymp\sum_{i\le d}i^{-b}\frac{\kappa}{i^{-a}+\kappa}` with the renormalised
+    ridge :math:`\kappa` solving :math:`\sum_{i\le d}\frac{i^{-a}}{i^{-a}+\kappa}=M`
+    (:class:`~scalinglaw.laws.special.SketchApproximation`). For :math:`d=\infty`, :math:`\kappa\approx
+    (\pi/(a\sin(\pi/a))/M)^a`, so the error decays like :math:`M^{1-b}` for :math:`b<a+1` but only like
+    :math:`M^{-a}` for :math:`b>a+1`: the sketch mixes the strong top directions with the rest, and the tail
+    form :math:`\sum_{i>M}i^{-b}` (which the old law used) falls below the exact error for :math:`b>a`. Against the
+    exact average over sketches: within [0.89, 1.5] on 150 random :math:`(a,b,M,d)` (24 sketches each)."""
+    return SketchApproximation(a, b, dim, d)
+
+
+def _bias_power(average: str) -> int:
+    r"""Power of the learned directions' bias, :math:`\lambda_iw_i^{*2}(\gamma\lambda_iN/B)^{-p}` [derived]: 2 for the
+    uniform average (Zou et al.), 4 for the tail average, whose window starts after :math:`s=\lfloor T/2\rfloor`
+    steps that leave :math:`(1-\gamma\lambda_i)^{2s}\le e^{-\gamma\lambda_iT}\le(2/(e\gamma\lambda_iT))^2` of the
+    error (the constant goes into :math:`c_{\rm bias}`)."""
+    return 4 if average == "tail" else 2
+
+
+def _decay_horizon() -> sp.Expr:
+    r""":math:`x=e\gamma N_{\rm eff}/B`, the learning horizon of the geometric schedule's last iterate [derived]: the
+    steps sum to :math:`\sum_t\gamma_t\approx2\gamma N_{\rm eff}/B` (halved every :math:`N_{\rm eff}/B` steps), so a
+    direction keeps :math:`e^{-y}`, :math:`y=4\gamma N_{\rm eff}\lambda_i/B`, of its squared error, and
+    :math:`e^{-y}\le(4/(ey))^4=(x\lambda_i)^{-4}`: with :math:`k^*=\lfloor x^{1/a}\rfloor` the bias
+    :math:`\sum_ii^{-b}\min\{1,(x\lambda_i)^{-4}\}` bounds this with constant 1."""
+    return sp.E * N_eff * gamma / B
+
+
+#: Power p of the learned part of the last iterate's bias, sum_{i<=k*} lambda_i w_i^2 (lambda_i x)^-p [derived]:
+#: geometric decay leaves exp(-c x lambda_i) of a learned direction, and e^{-y} <= (p/(e y))^p for every p; p = 4
+#: keeps the sum dominated by i ~ k* for every b < 4a + 1 (p = 2, the averaged iterate's rate, lets the top
+#: direction dominate once b > 2a + 1 and overstates the bias by orders of magnitude there)
+_BIAS_POWER = 4
+
+
+def _cross_bound(price: sp.Expr, bias: sp.Expr) -> sp.Expr:
+    r"""Clean test inputs with quantized data: the exact risk has the cross term
+    :math:`2\langle w_q-w^*,\mathbb E(w-w_q)\rangle_H\le2\sqrt{\|w_q-w^*\|_H^2\,\|\mathbb E(w-w_q)\|_H^2}`
+    (Cauchy-Schwarz), bounded with the closed price and bias [derived]."""
+    return 2 * sp.sqrt(price * bias)
+
+
+def sketch_leak(dim: sp.Expr) -> sp.Expr:
+    r"""Signal in the sketch directions beyond :math:`k^*` [derived from the deterministic equivalent]: what a sketch
+    of size :math:`k^*` misses minus what one of size :math:`M` misses,
+    :math:`\mathrm{Approx}(k^*)-\mathrm{Approx}(M)`. A Gaussian sketch mixes the strong top directions into the
+    slow ones, so for :math:`b>a+1` this exceeds :math:`\sum_{k^*<i\le M}i^{-b}`. No sketch (:math:`M=d`): the tail
+    sum itself."""
+    return sp.Piecewise((PowerTail(b, k_star, dim), dim >= d),
+                        (SketchApproximation(a, b, k_star, d) - SketchApproximation(a, b, dim, d), True))
+
+
+class _QuantizedSpectrum:
+    r"""Sums over the quantized spectrum :math:`\lambda^{(q)}_i` up to ``dim`` (``d`` for plain regression,
+    ``M`` in sketch space), split at :math:`k^*` and, for additive data, at :math:`k_\epsilon=\epsilon_d^{-1/a}`
+    (each piece within a factor :math:`2^{\rm power}` of the exact sum) [derived]."""
+
+    def __init__(self, data: str | None, dim: sp.Expr, sketched: bool = False) -> None:
+        self.data, self.dim, self.sketched = data, dim, sketched
+
+    def head(self, power: int) -> sp.Expr:
+        r""":math:`\sum_{i\le k^*}\lambda_i^2s_i/(\lambda^{(q)}_i)^{power}`."""
+        clean = PowerHead(b - (power - 1) * a, k_star)
+        if self.data == "multiplicative":
+            return (1 + eps_d) ** (-power) * clean
+        if self.data == "additive":
+            split = sp.Min(k_star, k_eps)
+            return PowerHead(b - (power - 1) * a, split) + eps_d ** (-power) * PowerTail(a + b, split, k_star)
+        return clean
+
+    def tail_signal(self) -> sp.Expr:
+        r""":math:`\sum_{k^*<i\le{\rm dim}}\lambda_i^2s_i/\lambda^{(q)}_i`; in sketch space at least
+        :func:`sketch_leak`."""
+        if self.data == "multiplicative":
+            out = PowerTail(b, k_star, self.dim) / (1 + eps_d)
+        elif self.data == "additive":
+            split = sp.Max(k_star, k_eps)
+            out = PowerTail(b, k_star, split) + PowerTail(a + b, split, self.dim) / eps_d
+        else:
+            out = PowerTail(b, k_star, self.dim)
+        if self.sketched:
+            leak = sketch_leak(self.dim)
+            out = sp.Max(out, leak / (1 + eps_d) if self.data == "multiplicative" else leak)
+        return out
+
+    def tail(self, power: int) -> sp.Expr:
+        r""":math:`\sum_{k^*<i\le{\rm dim}}(\lambda^{(q)}_i)^{power}`."""
+        if self.data == "multiplicative":
+            return (1 + eps_d) ** power * PowerTail(power * a, k_star, self.dim)
+        if self.data == "additive":
+            return sum(
+                (sp.binomial(power, j) * eps_d ** (power - j)
+                 * (PowerTail(j * a, k_star, self.dim) if j else self.dim - k_star))
+                for j in range(power + 1)
+            )
+        return PowerTail(power * a, k_star, self.dim)
+
+    def residual(self) -> sp.Expr:
+        r""":math:`\|w^*\|_H^2-\|w_q\|^2_{H^{(q)}}` over ``dim``: the data-quantization part of the noise at
+        :math:`w_q`."""
+        if self.data == "multiplicative":
+            return eps_d / (1 + eps_d) * PowerHead(b, self.dim)
+        if self.data == "additive":
+            return eps_d * PowerHead(b - a, k_eps) + PowerTail(b, k_eps, self.dim)
+        return sp.Integer(0)
+
+    def price(self, clean: bool) -> sp.Expr:
+        r""":math:`\|w_q-w^*\|_H^2` (clean test inputs) or :math:`\|w^*\|_H^2-\|w_q\|^2_{H^{(q)}}` (quantized),
+        over ``dim``: additive split at :math:`k_\epsilon` within :math:`[\tfrac14,1]` (clean) or
+        :math:`[\tfrac12,1]` (quantized) of the exact sum [derived]."""
+        if self.data == "multiplicative":
+            r = eps_d / (1 + eps_d)
+            return (r**2 if clean else r) * PowerHead(b, self.dim)
+        if self.data == "additive":
+            head = eps_d**2 * PowerHead(b - 2 * a, k_eps) if clean else eps_d * PowerHead(b - a, k_eps)
+            return head + PowerTail(b, k_eps, self.dim)
+        return sp.Integer(0)
+
+    def cutoff(self, horizon: sp.Expr) -> sp.Expr:
+        r"""Real :math:`k` with :math:`\lambda^{(q)}_k=1/{\rm horizon}`, capped at ``dim``."""
+        tau = 1 / horizon
+        if self.data == "additive":
+            # every direction is learned once lambda_dim + eps_d >= tau; an explicit branch, because
+            # (dim^-a)^(-1/a) rounds below dim and leaves a spurious tail that N gamma^2 then amplifies
+            return sp.Piecewise((self.dim, tau - eps_d <= self.dim ** (-a)), ((tau - eps_d) ** (-1 / a), True))
+        if self.data == "multiplicative":
+            return sp.Min(self.dim, ((1 + eps_d) * horizon) ** (1 / a))
+        return sp.Min(self.dim, horizon ** (1 / a))
+
+    def learned_weight(self, clean: bool) -> sp.Expr:
+        r""":math:`\sum_{i\le k^*}\mu_i/\tilde\mu_i` on clean test inputs (a learned direction's variance
+        :math:`\propto1/\tilde\mu_i`, weighed by :math:`\mu_i`), :math:`k^*` on quantized ones. Additive:
+        :math:`\int_0^{k^*}dx/(1+\epsilon_dx^a)=k^*{}_2F_1(1,\tfrac1a;1+\tfrac1a;-\epsilon_dk^{*a})`
+        :math:`\ge\sum_{i\le k^*}s_i`
+        [derived]."""
+        if not clean or self.data is None:
+            return k_star
+        if self.data == "multiplicative":
+            return k_star / (1 + eps_d)
+        return k_star * Hyp2F1(1, 1 / a, 1 + 1 / a, -eps_d * k_star**a)
+
+
+#: a sketch of size M on a finite d must have M <= d / SKETCH_RATIO (or be no sketch, M = d)
+SKETCH_RATIO = 4
+#: smallest sketch the closed forms cover: below it the deterministic equivalent of the sketch's approximation
+#: error underestimates the exact average by up to 2.7x (b > a + 1, M = 4)
+SKETCH_MIN = 8
+
+
+def _refuse_sketch_size(values: dict[str, np.ndarray]) -> None:
+    """The sketched laws' domain in M: plain regression (M = d), or a sketch with 8 <= M <= d/4. A Gaussian sketch
+    with d/4 < M < d has eigenvalues far below the power law (the hard edge of a nearly square random projection),
+    and below 8 its approximation error is not yet its deterministic equivalent."""
+    M, dim = np.broadcast_arrays(values["M"], values["d"])
+    sketch = M < dim
+    small = sketch & (M < SKETCH_MIN)
+    if np.any(small):
+        raise ParameterError("M", float(M[small].ravel()[0]), f"be >= {SKETCH_MIN} for a sketch (M < d): the "
+                             "closed form's sketch approximation error is asymptotic in M")
+    large = sketch & np.isfinite(dim) & (M * SKETCH_RATIO > dim)
+    if np.any(large):
+        raise ParameterError("M", float(M[large].ravel()[0]), f"be <= d/{SKETCH_RATIO} or = d (no sketch), with d = "
+                             f"{float(dim[large].ravel()[0]):g}: a sketch close to d has eigenvalues the closed form "
+                             "does not model")
+
+
 def _refuse_unstable_sketched(values: dict[str, np.ndarray], data: str | None) -> None:
     _refuse_unstable(values["gamma"], sketched_step_limit(values, data), "2/(lambda_1^(q) (1+1/B) + tr H^(q)/B)",
                      "mean-square stability of one-pass SGD on Gaussian data")
@@ -201,6 +397,7 @@ class _RegressionLaw(Law):
         "N_eff_q": r"N^{(q)}_{\mathrm{eff}}", "M_eff": r"M_{\mathrm{eff}}", "sigma2_eff": r"\sigma^2_{\mathrm{eff}}",
         "c_bias": r"c_{\mathrm{bias}}", "c_variance": r"c_{\mathrm{var}}", "c_approximation": r"c_{\mathrm{approx}}",
         "c_parameter_noise": r"c_{\mathrm{param}}", "c_additive_error": r"c_{\mathrm{add}}",
+        "c_cross": r"c_{\mathrm{cross}}",
     }
 
     #: names of the calibration constants (one per "≲" term)
@@ -264,6 +461,17 @@ class _RegressionLaw(Law):
         elif np.any(~(values["b"] > 1)):
             raise ParameterError("b", float(np.min(values["b"])), "be > 1 (infinite-dimensional sketched model)")
 
+    def step_limit(self, **values: Any) -> np.ndarray:
+        """The largest step size the law admits at these inputs (it refuses ``gamma >=`` this)."""
+        vals = {v.name: v.check(values[v.name]) if v.name in values else
+                (None if v.default is None else np.asarray(v.default, dtype=float)) for v in self.variables}
+        vals = self._canonical({k: v for k, v in vals.items() if v is not None})
+        return self._step_limit(vals)
+
+    @abstractmethod
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """The step limit at validated, canonical inputs."""
+
     def _canonical(self, values: dict[str, Any]) -> dict[str, Any]:
         vals = dict(values)
         if vals.get("b") is None and "a" in vals:
@@ -275,12 +483,12 @@ class _RegressionLaw(Law):
 class SGDLaw(_RegressionLaw):
     r"""Zou et al.'s bound for constant-step iterate-averaged SGD (SPEC §5.1) [paper, recalled].
 
-    With :math:`k^*=\min\{d,(N\gamma)^{1/a}\}` (the real relaxation of :math:`\max\{k:\lambda_k\ge1/(N\gamma)\}`),
-    :math:`w_0=0` and :math:`\gamma<1/(\alpha\operatorname{tr}H)`,
+    With :math:`k^*=\lfloor\min\{d,(N\gamma)^{1/a}\}\rfloor=\max\{k:\lambda_k\ge1/(N\gamma)\}`, :math:`w_0=0` and
+    :math:`\gamma<1/(\alpha\operatorname{tr}H)`,
 
     .. math::
 
-        \mathbb E\|\bar w_N-w^*\|_H^2\le 4\,\mathrm{EffBias}+4\,\mathrm{EffVar},\qquad
+        \mathbb E\|\bar w_N-w^*\|_H^2\le c_{\rm bias}\,\mathrm{EffBias}+c_{\rm var}\,\mathrm{EffVar},\qquad
         \mathrm{EffBias}=\frac{\|w^*\|^2_{H^{-1}_{0:k^*}}}{\gamma^2N^2}+\|w^*\|^2_{H_{k^*:\infty}},
 
     .. math::
@@ -289,7 +497,10 @@ class SGDLaw(_RegressionLaw):
         {N\gamma(1-\gamma\alpha\operatorname{tr}H)}+\frac{\sigma^2}{1-\gamma\alpha\operatorname{tr}H}\Big)
         \Big(\frac{k^*}N+N\gamma^2\sum_{i>k^*}\lambda_i^2\Big).
 
-    The factor 4 is Zou's 2 times 2 for their ½ in the risk. Power-law sums: :math:`\sum_{i\le k}i^{2a-b}`,
+    Zou's constants are :math:`c_{\rm bias}=c_{\rm var}=4`: their 2, doubled for their ½ in the risk. Option
+    ``average="tail"`` (the average of :math:`w_{\lfloor T/2\rfloor}..w_{T-1}`) doubles the variance [derived,
+    :func:`_tail_average_factor`]; the uniform average's bias bounds the tail average's. Power-law sums:
+    :math:`\sum_{i\le k}i^{2a-b}`,
     :math:`\sum_{i>k}i^{-b}`, :math:`\sum_{i\le k}i^{a-b}`, :math:`\sum_{i>k}i^{-2a}` (Hurwitz zeta). Constant sets:
     ``paper`` (Zou's constants, :math:`\alpha=3` for Gaussian data) and ``calibrated``.
     """
@@ -302,7 +513,7 @@ class SGDLaw(_RegressionLaw):
     constant_sets: ClassVar[dict[str, ConstantSet]] = {
         "paper": ConstantSet(
             name="paper",
-            values={"c_bias": 1.0, "c_variance": 1.0, "alpha": 3.0},
+            values={"c_bias": 4.0, "c_variance": 4.0, "alpha": 3.0},
             source="Zou, Wu, Braverman, Gu, Kakade, arXiv 2103.12692 (COLT 2021)",
             table="Theorem 2.1 (recalled); alpha = 3 for Gaussian data (fourth-moment assumption)",
             confidence="medium: recalled, checked against the exact engine",
@@ -310,54 +521,57 @@ class SGDLaw(_RegressionLaw):
         )
     }
     constant_descriptions: ClassVar[dict[str, str]] = {
-        "c_bias": "multiplier of the bias term (1 = Zou's constant)",
-        "c_variance": "multiplier of the variance term (1 = Zou's constant)",
+        "c_bias": "multiplier of the bias term (4 = Zou's 2, doubled for the risk without 1/2)",
+        "c_variance": "multiplier of the variance term (4 = Zou's 2, doubled for the risk without 1/2)",
         "alpha": "fourth-moment constant: E[xx^T A xx^T] <= alpha tr(HA) H; 3 for Gaussian x",
     }
 
     def __init__(self, constants: Any = None, **options: Any) -> None:
-        refuse_options(options, "this full-precision law has no options (use sgd-quantized)")
-        super().__init__(constants)
+        options = dict(options)
+        average = _average_option(options)
+        refuse_options(options, "this full-precision law has only the option average (use sgd-quantized)")
+        super().__init__(constants, average=average)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
-        return {k_star: sp.Min(d, (N * gamma) ** (1 / a)), tr_H: PowerHead(a, d)}
+        return {k_star: _learned(sp.Min(d, (N * gamma) ** (1 / a))), tr_H: PowerHead(a, d)}
 
     def _terms(self) -> dict[str, sp.Expr]:
         alpha = self.constant_symbol("alpha")
         denom = 1 - gamma * alpha * tr_H
-        bias = PowerHead(b - 2 * a, k_star) / (gamma**2 * N**2) + PowerTail(b, k_star, d)
+        p = _bias_power(self.options["average"])
+        bias = PowerHead(b - p * a, k_star) / (gamma * N) ** p + PowerTail(b, k_star, d)
         head = PowerHead(b - a, k_star) + N * gamma * PowerTail(b, k_star, d)
         var = (2 * alpha * head / (N * gamma * denom) + sigma2 / denom) * (
             k_star / N + N * gamma**2 * PowerTail(2 * a, k_star, d)
         )
         return {
-            "bias": 4 * self.constant_symbol("c_bias") * bias,
-            "variance": 4 * self.constant_symbol("c_variance") * var,
+            "bias": self.constant_symbol("c_bias") * bias,
+            "variance": _tail_average_factor(self.options["average"]) * self.constant_symbol("c_variance") * var,
         }
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return 1.0 / (self.constants["alpha"] * power_head(values["a"], values["d"]))
 
     def _validate(self, values: dict[str, np.ndarray]) -> None:
         self._check_summable(values)
-        tr = power_head(values["a"], values["d"])
-        limit = 1.0 / (self.constants["alpha"] * tr)
-        bad = ~(values["gamma"] < limit)
-        if np.any(bad):
-            raise ParameterError("gamma", float(np.broadcast_to(values["gamma"], bad.shape)[bad].ravel()[0]),
-                                 f"be < 1/(alpha tr H) = {float(np.min(limit)):.6g} (the condition of Zou et "
-                                 "al.'s bound)")
+        _refuse_unstable(values["gamma"], self._step_limit(values), "1/(alpha tr H)",
+                         "the condition of Zou et al.'s bound")
 
 
 # ---------------------------------------------------------------------------------------------------- sgd-quantized
-def _quant_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - {*QUANT_TARGETS, "test_inputs"}
+def _quant_options(options: dict[str, Any], *, average: bool = False) -> dict[str, Any]:
+    allowed = [*QUANT_TARGETS, "test_inputs", *(["average"] if average else [])]
+    unknown = set(options) - set(allowed)
     if unknown:
         k = sorted(unknown)[0]
-        raise ParameterError(f"option {k}", options[k], "be one of the options " + ", ".join(
-            [*QUANT_TARGETS, "test_inputs"]))
+        raise ParameterError(f"option {k}", options[k], "be one of the options " + ", ".join(allowed))
     out: dict[str, Any] = {t: _scheme(t, options.get(t)) for t in QUANT_TARGETS}
     ti = options.get("test_inputs", "clean")
     if ti not in ("clean", "quantized"):
         raise ParameterError("test_inputs", ti, "be clean or quantized")
     out["test_inputs"] = ti
+    if average:
+        out["average"] = _average_option(dict(options))
     return out
 
 
@@ -401,40 +615,37 @@ class QuantizedSGDLaw(_RegressionLaw):
     variables: ClassVar[tuple[Variable, ...]] = (
         _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )
-    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "parameter_noise")
+    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "parameter_noise", "cross")
     constant_sets: ClassVar[dict[str, ConstantSet]] = {}
     constant_descriptions: ClassVar[dict[str, str]] = {
         "c_approximation": "calibration multiplier of the approximation term",
         "c_bias": "calibration multiplier of the bias term",
         "c_variance": "calibration multiplier of the variance term",
         "c_parameter_noise": "calibration multiplier of the additive parameter-noise term",
+        "c_cross": "calibration multiplier of the Cauchy-Schwarz bound of the cross term (clean test, quantized data)",
         "alpha": "fourth-moment constant (3 for Gaussian data)",
     }
 
     def __init__(self, constants: Any = None, **options: Any) -> None:
-        super().__init__(constants, **_quant_options(options))
-
+        super().__init__(constants, **_quant_options(options, average=True))
 
     # -- pieces
     def _data(self) -> str | None:
         return self.options["data"]
 
+    def _spectrum(self) -> _QuantizedSpectrum:
+        return _QuantizedSpectrum(self._data(), d)
+
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
-        tau = B / (N * gamma)
-        if self._data() == "additive":
-            # every direction is learned once lambda_d + eps_d >= B/(N gamma); an explicit branch, because
-            # (d^-a)^(-1/a) rounds below d and leaves a spurious tail that N gamma^2 then amplifies
-            k = sp.Piecewise((d, tau - eps_d <= d ** (-a)), ((tau - eps_d) ** (-1 / a), True))
-            trq = PowerHead(a, d) + eps_d * d
-        elif self._data() == "multiplicative":
-            k = sp.Min(d, ((1 + eps_d) / tau) ** (1 / a))
+        data = self._data()
+        trq = PowerHead(a, d) + (eps_d * d if data == "additive" else 0)
+        if data == "multiplicative":
             trq = (1 + eps_d) * PowerHead(a, d)
-        else:
-            k = sp.Min(d, (1 / tau) ** (1 / a))
-            trq = PowerHead(a, d)
-        defs: dict[sp.Symbol, sp.Expr] = {k_star: k, tr_Hq: trq}
-        if self._data() == "additive":
+        defs: dict[sp.Symbol, sp.Expr] = {}
+        if data == "additive":
             defs[k_eps] = sp.Min(d, eps_d ** (-1 / a))
+        defs[k_star] = _learned(self._spectrum().cutoff(N * gamma / B))
+        defs[tr_Hq] = trq
         defs[sigma2_eff] = self._sigma2_eff()
         return defs
 
@@ -447,18 +658,10 @@ class QuantizedSGDLaw(_RegressionLaw):
             return self._signal() / (1 + eps_d)
         return self._signal()
 
-    def _data_residual(self) -> sp.Expr:
-        """||w*||_H^2 - ||w_q||^2_{H^(q)}: the data-quantization part of the residual at w_q."""
-        if self._data() == "multiplicative":
-            return eps_d / (1 + eps_d) * self._signal()
-        if self._data() == "additive":
-            return eps_d * PowerHead(b - a, k_eps) + PowerTail(b, k_eps, d)
-        return sp.Integer(0)
-
     def _sigma2_eff(self) -> sp.Expr:
         alpha = self.constant_symbol("alpha")
         o = self.options
-        s2: sp.Expr = sigma2 + self._data_residual()
+        s2: sp.Expr = sigma2 + self._spectrum().residual()
         if o["labels"] == "additive":
             s2 += eps_l
         elif o["labels"] == "multiplicative":
@@ -472,77 +675,39 @@ class QuantizedSGDLaw(_RegressionLaw):
         mult = (eps_p if o["params"] == "multiplicative" else 0) + (eps_a if o["acts"] == "multiplicative" else 0)
         if o["params"] == "multiplicative" and o["acts"] == "multiplicative":
             mult += eps_a * eps_p
-        s2 += mult * self._wq_norm_q()
+        # one relative factor shared by the batch: this noise does not shrink with B (SPEC §2, §4) [derived]
+        s2 += B * mult * self._wq_norm_q()
         if o["grads"] == "multiplicative":
             s2 *= 1 + eps_o
         return s2
-
-    def _tail_q(self, power: int) -> sp.Expr:
-        """sum_{k* < i <= d} (lambda^(q)_i)^power."""
-        if self._data() == "multiplicative":
-            return (1 + eps_d) ** power * PowerTail(power * a, k_star, d)
-        if self._data() == "additive":
-            return sum(
-                (sp.binomial(power, j) * eps_d ** (power - j) * (PowerTail(j * a, k_star, d) if j else d - k_star))
-                for j in range(power + 1)
-            )
-        return PowerTail(power * a, k_star, d)
-
-    def _head_q(self, power: int) -> sp.Expr:
-        r""":math:`\sum_{i\le k^*}\lambda_i^2s_i/(\lambda^{(q)}_i)^{power}`: ``power=3`` gives
-        :math:`\sum w_{q,i}^2/\lambda^{(q)}_i` (bias), ``power=2`` gives :math:`\sum w_{q,i}^2` (variance).
-
-        Multiplicative data: exact, :math:`(1+\epsilon_d)^{-power}` times the clean sum. Additive: split at
-        :math:`k_\epsilon=\epsilon_d^{-1/a}` where :math:`\lambda_i=\epsilon_d`; each piece is within a factor
-        :math:`2^{power}` of the exact sum [derived].
-        """
-        data = self._data()
-        clean = PowerHead(b - (power - 1) * a, k_star)  # sum_{i<=k} lambda^{2-power} s
-        if data == "multiplicative":
-            return (1 + eps_d) ** (-power) * clean
-        if data == "additive":
-            split = sp.Min(k_star, k_eps)
-            return PowerHead(b - (power - 1) * a, split) + eps_d ** (-power) * PowerTail(a + b, split, k_star)
-        return clean
-
-    def _tail_signal_q(self) -> sp.Expr:
-        r""":math:`\sum_{i>k^*}\lambda^{(q)}_iw_{q,i}^2=\sum_{i>k^*}\lambda_i^2s_i/\lambda^{(q)}_i` (split as in
-        :meth:`_head_q`; within a factor 2 for additive data [derived])."""
-        data = self._data()
-        if data == "multiplicative":
-            return PowerTail(b, k_star, d) / (1 + eps_d)
-        if data == "additive":
-            split = sp.Max(k_star, k_eps)
-            return PowerTail(b, k_star, split) + PowerTail(a + b, split, d) / eps_d
-        return PowerTail(b, k_star, d)
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol
         alpha = c("alpha")
         data = self._data()
-        clean = self.options["test_inputs"] == "clean"
-        # approximation
-        if data == "multiplicative":
-            r = eps_d / (1 + eps_d)
-            approx = (r**2 if clean else r) * self._signal()
-        elif data == "additive":
-            approx = (eps_d**2 * PowerHead(b - 2 * a, k_eps) if clean else eps_d * PowerHead(b - a, k_eps)) + \
-                PowerTail(b, k_eps, d)
-        else:
-            approx = sp.Integer(0)
+        q = self._spectrum()
+        approx = q.price(self.options["test_inputs"] == "clean")
         # Zou's bias and variance of the quantized problem (w_q, H^(q), T = N/B steps)
         T = N / B
-        bias = self._head_q(3) / (gamma * T) ** 2 + self._tail_signal_q()
-        denom = 1 - gamma * alpha * tr_Hq / B
-        head = self._head_q(2) + T * gamma * self._tail_signal_q()
-        variance = (2 * alpha / B * head / (T * gamma * denom) + sigma2_eff / (B * denom)) * (
-            k_star / T + T * gamma**2 * self._tail_q(2)
+        p = _bias_power(self.options["average"])
+        bias = q.head(p + 1) / (gamma * T) ** p + q.tail_signal()
+        # Zou's 1 - gamma alpha tr H^(q)/B, and the mean-square margin 1 - gamma/gamma_ms, which binds for large
+        # batches (the noise amplification of the exact recursion is at most 1/(1 - gamma/gamma_ms)) [derived]
+        top = 1 + eps_d if self._data() else sp.Integer(1)
+        gamma_ms = 2 / (top * (1 + 1 / B) + tr_Hq / B)
+        denom = sp.Min(1 - gamma * alpha * tr_Hq / B, 1 - gamma / gamma_ms)
+        head = q.head(2) + T * gamma * q.tail_signal()
+        avg = _tail_average_factor(self.options["average"])
+        variance = avg * (2 * alpha / B * head / (T * gamma * denom) + sigma2_eff / (B * denom)) * (
+            k_star / T + T * gamma**2 * q.tail(2)
         )
         terms = {
             "approximation": c("c_approximation") * approx,
             "bias": c("c_bias") * bias,
             "variance": c("c_variance") * variance,
         }
+        if self.options["test_inputs"] == "clean" and data:
+            terms["cross"] = c("c_cross") * _cross_bound(approx, bias)
         if self.options["params"] == "additive":
             if data == "multiplicative":
                 head_tr = (1 + eps_d) * PowerHead(a, k_star)
@@ -550,8 +715,8 @@ class QuantizedSGDLaw(_RegressionLaw):
                 head_tr = PowerHead(a, k_star) + eps_d * k_star
             else:
                 head_tr = PowerHead(a, k_star)
-            terms["parameter_noise"] = c("c_parameter_noise") * eps_p * (
-                B * head_tr / N + N * gamma**2 / B * self._tail_q(3)
+            terms["parameter_noise"] = c("c_parameter_noise") * avg * eps_p * (
+                B * head_tr / N + N * gamma**2 / B * q.tail(3)
             )
         return terms
 
@@ -559,12 +724,15 @@ class QuantizedSGDLaw(_RegressionLaw):
         self._check_summable(values)
         if self._data() == "additive" and np.any(np.isinf(values["d"]) & (values["eps_d"] > 0)):
             raise ParameterError("d", math.inf, "be finite with additive data quantization (tr H^(q) = d eps_d)")
+        _refuse_unstable(values["gamma"], self._step_limit(values),
+                         "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",
+                         "the condition of the bound and mean-square stability, which binds for large batches")
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
         tr, top = quantized_trace(power_head(values["a"], values["d"]), values["d"], self._data(),
                                   values.get("eps_d", 0.0))
         B = values["B"]
-        limit = np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
-        _refuse_unstable(values["gamma"], limit, "min(B/(alpha tr H^(q)), 2/(lambda_1^(q) (1+1/B) + tr H^(q)/B))",
-                         "the condition of the bound and mean-square stability, which binds for large batches")
+        return np.minimum(B / (self.constants["alpha"] * tr), mean_square_step_limit(top, tr, B))
 
 
 # ---------------------------------------------------------------------------------------------------- sketched
@@ -614,22 +782,30 @@ class SketchedLaw(_RegressionLaw):
         super().__init__(constants)
 
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
-        return {N_eff: effective_samples(N), k_star: sp.Min(M, (N_eff * gamma / B) ** (1 / a))}
+        return {N_eff: effective_samples(N), k_star: _learned(sp.Min(M, _decay_horizon() ** (1 / a)))}
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol
-        approx = PowerTail(b, M, d)
+        approx = sketch_approximation_form(M)
+        horizon = _decay_horizon()
+        bias = PowerHead(b - _BIAS_POWER * a, k_star) / horizon**_BIAS_POWER + sp.Max(PowerTail(b, k_star, M),
+                                                                                      sketch_leak(M))
+        count = k_star + horizon**2 * PowerTail(2 * a, k_star, M)
         return {
             "approximation": c("c_approximation") * approx,
-            "bias": c("c_bias") * PowerTail(b, k_star, d),
-            "variance": c("c_variance") * (sigma2 + approx) * k_star / N_eff,
+            "bias": c("c_bias") * bias,
+            "variance": c("c_variance") * (sigma2 + approx) * count / N_eff,
         }
 
     def _validate(self, values: dict[str, np.ndarray]) -> None:
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
+        _refuse_sketch_size(values)
         _refuse_unstable_sketched(values, None)
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return sketched_step_limit(values, None)
 
 
 class QuantizedSketchedLaw(_RegressionLaw):
@@ -663,13 +839,14 @@ class QuantizedSketchedLaw(_RegressionLaw):
     variables: ClassVar[tuple[Variable, ...]] = (
         _M, _N, _B, _GAMMA, _SIGMA2, _A, _BSRC, _D, *(_EPS[t] for t in QUANT_TARGETS)
     )
-    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "additive_error")
+    calibrated_terms: ClassVar[tuple[str, ...]] = ("approximation", "bias", "variance", "additive_error", "cross")
     constant_sets: ClassVar[dict[str, ConstantSet]] = {}
     constant_descriptions: ClassVar[dict[str, str]] = {
         "c_approximation": "calibration multiplier of the approximation term",
         "c_bias": "calibration multiplier of the bias term",
         "c_variance": "calibration multiplier of the variance term",
         "c_additive_error": "calibration multiplier of the additive error",
+        "c_cross": "calibration multiplier of the Cauchy-Schwarz bound of the cross term (clean test, quantized data)",
         "alpha": "fourth-moment constant (3 for Gaussian data)",
     }
 
@@ -677,60 +854,59 @@ class QuantizedSketchedLaw(_RegressionLaw):
         super().__init__(constants, **_quant_options(options))
 
 
+    def _spectrum(self) -> _QuantizedSpectrum:
+        return _QuantizedSpectrum(self.options["data"], M, sketched=True)
+
     def _definitions(self) -> dict[sp.Symbol, sp.Expr]:
-        o = self.options
-        factor: sp.Expr = sp.Integer(1)
-        if o["data"] == "additive":
-            factor *= 1 + M * eps_d / tr_H
-        for t, e in (("acts", eps_a), ("grads", eps_o), ("params", eps_p)):
-            if o[t] == "multiplicative":
-                factor *= 1 + e
-        m_eff = M * Hyp2F1(1, 1 / a, 1 + 1 / a, -eps_d * M**a) if o["data"] == "additive" else M
-        defs: dict[sp.Symbol, sp.Expr] = {
-            tr_H: PowerHead(a, d),
-            N_eff: effective_samples(N),
-            M_eff: m_eff,
-            N_effq: N_eff / factor,
-            k_star: sp.Min(M_eff, (N_effq * gamma / B) ** (1 / a)),
-        }
-        if o["data"] == "additive":
+        defs: dict[sp.Symbol, sp.Expr] = {N_eff: effective_samples(N)}
+        if self.options["data"] == "additive":
             defs[k_eps] = sp.Min(M, eps_d ** (-1 / a))
+        defs[k_star] = _learned(self._spectrum().cutoff(_decay_horizon()))
         return defs
 
     def _terms(self) -> dict[str, sp.Expr]:
         c = self.constant_symbol
         o = self.options
         alpha = c("alpha")
-        approx = PowerTail(b, M_eff, d)
+        q = self._spectrum()
+        clean = o["test_inputs"] == "clean"
+        approx = sketch_approximation_form(M)
         signal = PowerHead(b, M)
-        s2: sp.Expr = sigma2 + PowerTail(b, M, d)
+        # the noise the quantized learner sees at w_q [recon]: label noise, the sketch's approximation error,
+        # the data-quantization residual, and each quantizer's own noise
+        s2: sp.Expr = sigma2 + approx + q.residual()
         s2 += sum((e for t, e in (("labels", eps_l), ("acts", eps_a), ("grads", eps_o)) if o[t] == "additive"),
                   sp.Integer(0))
-        trq = tr_H * (1 + eps_d) if o["data"] == "multiplicative" else tr_H + (M * eps_d if o["data"] else 0)
+        data = o["data"]
+        trq = PowerHead(a, d) * (1 + eps_d) if data == "multiplicative" else \
+            PowerHead(a, d) + (M * eps_d if data else 0)
         if o["params"] == "additive":
             s2 += alpha * eps_p * trq
-        s2 += sum((e for t, e in (("params", eps_p), ("acts", eps_a)) if o[t] == "multiplicative"),
-                  sp.Integer(0)) * signal
+        s2 += B * sum((e for t, e in (("params", eps_p), ("acts", eps_a)) if o[t] == "multiplicative"),
+                      sp.Integer(0)) * signal  # shared by the batch: does not shrink with B
         if o["labels"] == "multiplicative":
             s2 += eps_l * (PowerHead(b, d) + sigma2)
-        clean = o["test_inputs"] == "clean"
-        if o["data"] == "multiplicative":
-            r = eps_d / (1 + eps_d)
-            add_err = (r**2 if clean else r) * signal
-        elif o["data"] == "additive":
-            head = eps_d**2 * PowerHead(b - 2 * a, k_eps) if clean else eps_d * PowerHead(b - a, k_eps)
-            add_err = head + PowerTail(b, k_eps, M)
-        else:
-            add_err = sp.Integer(0)
-        return {
+        if o["grads"] == "multiplicative":
+            s2 *= 1 + eps_o
+        horizon = _decay_horizon()
+        bias = q.head(_BIAS_POWER + 1) / horizon**_BIAS_POWER + q.tail_signal()
+        count = q.learned_weight(clean) + horizon**2 * q.tail(2)
+        terms = {
             "approximation": c("c_approximation") * approx,
-            "bias": c("c_bias") * PowerTail(b, k_star, d),
-            "variance": c("c_variance") * s2 * k_star / N_effq,
-            "additive_error": c("c_additive_error") * add_err,
+            "bias": c("c_bias") * bias,
+            "variance": c("c_variance") * s2 * count / N_eff,
+            "additive_error": c("c_additive_error") * q.price(clean),
         }
+        if clean and data:
+            terms["cross"] = c("c_cross") * _cross_bound(q.price(clean), bias)
+        return terms
 
     def _validate(self, values: dict[str, np.ndarray]) -> None:
         self._check_summable(values)
         if np.any(values["N"] < 2):
             raise ParameterError("N", float(np.min(values["N"])), "be >= 2 (N_eff = N/log2 N)")
+        _refuse_sketch_size(values)
         _refuse_unstable_sketched(values, self.options["data"])
+
+    def _step_limit(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return sketched_step_limit(values, self.options["data"])

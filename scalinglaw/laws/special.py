@@ -9,6 +9,9 @@ r"""Special functions that close power-law sums, symbolically and numerically [d
   :math:`p>1`.
 * :class:`Hyp2F1`: Gauss's hypergeometric function, for integral forms such as
   :math:`\int_0^M\frac{dx}{1+\epsilon x^a}=M\,{}_2F_1(1,\tfrac1a;1+\tfrac1a;-\epsilon M^a)`.
+* :class:`SketchApproximation` :math:`(a,b,M,d)`: the deterministic equivalent of a Gaussian sketch's
+  approximation error, :math:`\sum_{i\le d}i^{-b}\kappa/(i^{-a}+\kappa)` with :math:`\kappa` the renormalised
+  ridge, :math:`\sum_{i\le d}i^{-a}/(i^{-a}+\kappa)=M`.
 
 Each class evaluates with mpmath at any precision (``evalf``) and maps to a vectorised NumPy function in
 :data:`NUMPY_FUNCTIONS` for ``lambdify``. Never lambdify an unevaluated ``Sum``: these close it.
@@ -17,13 +20,24 @@ Each class evaluates with mpmath at any precision (``evalf``) and maps to a vect
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import mpmath
 import numpy as np
 import sympy as sp
 from scipy import special as sc
 
-__all__ = ["NUMPY_FUNCTIONS", "Hyp2F1", "PowerHead", "PowerTail", "power_head", "power_tail"]
+__all__ = [
+    "NUMPY_FUNCTIONS",
+    "Hyp2F1",
+    "PowerHead",
+    "PowerTail",
+    "SketchApproximation",
+    "power_head",
+    "power_tail",
+    "sketch_approximation",
+    "sketch_ridge",
+]
 
 # Euler-Maclaurin: K shifted terms, Bernoulli numbers B_2..B_16
 _K = 10
@@ -194,5 +208,139 @@ class Hyp2F1(sp.Function):
         return rf"{{}}_2F_1\left({a},{b};{c};{z}\right)"
 
 
+# ------------------------------------------------------------------------------------ sketch: renormalised ridge
+#: terms summed one by one before the integral takes over (midpoint rule; relative error ~ 1e-6 at this size)
+_SKETCH_HEAD = 128
+
+
+def _far_integral(p: np.ndarray, a: np.ndarray, kappa: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r""":math:`\int_x^\infty t^{-p}\,\frac{\kappa t^a}{1+\kappa t^a}dt` for :math:`p>1` (``x = inf`` gives 0).
+
+    With :math:`u=1/t`: :math:`\int_0^{1/x}u^{p-2}/(1+u^a/\kappa)\,du=\frac{U^{p-1}}{p-1}\,
+    {}_2F_1(1,\tfrac{p-1}a;1+\tfrac{p-1}a;-U^a/\kappa)`, :math:`U=1/x`: every parameter positive, no cancellation.
+    """
+    U = np.where(np.isinf(x), 0.0, 1.0 / np.where(np.isinf(x), 1.0, x))
+    beta = (p - 1.0) / a
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        z = -np.where(U > 0, U**a / kappa, 0.0)
+        out = U ** (p - 1.0) / (p - 1.0) * sc.hyp2f1(1.0, beta, 1.0 + beta, z)
+    return np.where(U > 0, out, 0.0)
+
+
+def _ridge_sum(p: np.ndarray, a: np.ndarray, kappa: np.ndarray, d: np.ndarray, weight_kappa: bool) -> np.ndarray:
+    r""":math:`\sum_{i\le d}i^{-p}g_i` with :math:`g_i=\kappa/(i^{-a}+\kappa)` (``weight_kappa``) or
+    :math:`g_i=i^{-a}/(i^{-a}+\kappa)` (then ``p`` is ignored: the degrees of freedom). The first
+    :data:`_SKETCH_HEAD` terms one by one, the rest as the midpoint-rule integral from ``K + 1/2`` to ``d + 1/2``."""
+    K = _SKETCH_HEAD
+    i = np.arange(1, K + 1, dtype=np.float64)
+    shape = np.broadcast(p, a, kappa, d).shape
+    p, a, kappa, d = (np.broadcast_to(v, shape)[..., None] for v in (p, a, kappa, d))
+    lam = i ** (-a)
+    g = kappa / (lam + kappa) if weight_kappa else lam / (lam + kappa)
+    terms = (i ** (-p) if weight_kappa else 1.0) * g
+    head = np.sum(np.where(i <= d, terms, 0.0), axis=-1)
+    p, a, kappa, d = (v[..., 0] for v in (p, a, kappa, d))
+    lo, hi = np.full(shape, K + 0.5), d + 0.5
+    if weight_kappa:
+        far = _far_integral(p, a, kappa, lo) - _far_integral(p, a, kappa, hi)
+    else:
+        # sum_{i} 1/(1 + kappa i^a) = sum_i i^{-a} (1/kappa) kappa/(i^{-a}+kappa): the same integral, p = a
+        far = (_far_integral(a, a, kappa, lo) - _far_integral(a, a, kappa, hi)) / kappa
+    return head + np.where(d > K, far, 0.0)
+
+
+def sketch_ridge(a: np.ndarray, M: np.ndarray, d: np.ndarray) -> np.ndarray:
+    r"""The renormalised ridge :math:`\kappa` of a Gaussian sketch of size :math:`M` of the spectrum
+    :math:`i^{-a}`, :math:`i\le d`: the root of :math:`\mathrm{df}(\kappa)=\sum_{i\le d}\frac{i^{-a}}{i^{-a}+\kappa}=M`
+    (0 when :math:`M\ge d`) [derived; the fixed point of the deterministic equivalent, theory/sketched.md].
+
+    Bisection in :math:`\log\kappa` (``df`` decreases from ``d`` to 0), started from the :math:`d=\infty`
+    estimate :math:`\kappa\approx(\pi/(a\sin(\pi/a))/M)^a`; relative accuracy about 1e-10."""
+    a, M, d = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, M, d)))
+    full = M >= d
+    Ms = np.where(full, 0.5, np.maximum(M, 1e-6))  # M -> 0: kappa -> inf, nothing captured
+    guess = (np.pi / (a * np.sin(np.pi / a)) / Ms) ** a
+    lo, hi = np.log(guess) - 40.0, np.log(guess) + 40.0
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        df = _ridge_sum(a, a, np.exp(mid), np.where(full, 1.0, d), weight_kappa=False)
+        too_small = df > Ms  # kappa too small: too many degrees of freedom
+        lo, hi = np.where(too_small, mid, lo), np.where(too_small, hi, mid)
+    return np.where(full, 0.0, np.exp(0.5 * (lo + hi)))
+
+
+def sketch_approximation(a: np.ndarray, b: np.ndarray, M: np.ndarray, d: np.ndarray) -> np.ndarray:
+    r"""Deterministic equivalent of :math:`\mathbb E_S\,\mathrm{Approx}` for a Gaussian sketch [derived]:
+    :math:`\sum_{i\le d}i^{-b}\frac{\kappa}{i^{-a}+\kappa}`, :math:`\kappa=` :func:`sketch_ridge` ``(a, M, d)``
+    (``b > 1`` when ``d = inf``). 0 when :math:`M\ge d`."""
+    a, b, M, d = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, M, d)))
+    kappa = sketch_ridge(a, M, d)
+    full = kappa <= 0
+    out = _ridge_sum(b, a, np.where(full, 1.0, kappa), d, weight_kappa=True)
+    return np.where(full, 0.0, out)
+
+
+def _mp_ridge_sum(p: Any, a: Any, kappa: Any, d: Any, weight_kappa: bool) -> Any:
+    """:func:`_ridge_sum` at working precision (the same head and midpoint-rule integral)."""
+    K = _SKETCH_HEAD
+    head = mpmath.fsum(
+        (i ** (-p) if weight_kappa else 1) * (kappa if weight_kappa else i ** (-a)) / (i ** (-a) + kappa)
+        for i in range(1, int(min(K, d)) + 1))
+    if d <= K:
+        return head
+
+    def far(q: Any, x: Any) -> Any:
+        if x == mpmath.inf:
+            return mpmath.mpf(0)
+        U = 1 / x
+        beta = (q - 1) / a
+        return U ** (q - 1) / (q - 1) * mpmath.hyp2f1(1, beta, 1 + beta, -(U**a) / kappa)
+
+    if weight_kappa:
+        return head + far(p, K + mpmath.mpf(1) / 2) - far(p, d + mpmath.mpf(1) / 2)
+    return head + (far(a, K + mpmath.mpf(1) / 2) - far(a, d + mpmath.mpf(1) / 2)) / kappa
+
+
+def _mp_sketch_approximation(a: Any, b: Any, M: Any, d: Any) -> Any:
+    """:func:`sketch_approximation` at working precision (bisection in log kappa to the working precision)."""
+    if M >= d:
+        return mpmath.mpf(0)
+    M = max(M, mpmath.mpf("1e-6"))
+    # start from the float64 root, then the secant method at working precision (df is smooth in log kappa)
+    t0 = mpmath.log(mpmath.mpf(float(sketch_ridge(float(a), float(M), float(d)))))
+    def f(t: Any) -> Any:
+        return _mp_ridge_sum(a, a, mpmath.exp(t), d, weight_kappa=False) - M
+
+    t_prev, t = t0, t0 + mpmath.mpf("1e-6")
+    f_prev, f_t = f(t_prev), f(t)
+    for _ in range(60):
+        if f_t == f_prev:
+            break
+        t_prev, t = t, t - f_t * (t - t_prev) / (f_t - f_prev)
+        f_prev, f_t = f_t, f(t)
+        if abs(t - t_prev) <= mpmath.mpf(2) ** (-mpmath.mp.prec + 4) * max(1, abs(t)):
+            break
+    return _mp_ridge_sum(b, a, mpmath.exp(t), d, weight_kappa=True)
+
+
+class SketchApproximation(sp.Function):
+    r"""``SketchApproximation(a, b, M, d)``: :func:`sketch_approximation` (deterministic equivalent of the
+    approximation error of a Gaussian sketch of size :math:`M`)."""
+
+    nargs = 4
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        if not all(x.is_number for x in self.args):
+            return None
+        with mpmath.workprec(prec):
+            val = _mp_sketch_approximation(*(_mp(x, prec) for x in self.args))
+            return sp.Expr._from_mpmath(val, prec)
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        a, b, M, d = (printer._print(x) for x in self.args)
+        return (rf"\sum_{{i\le {d}}} i^{{-{b}}}\frac{{\kappa_{{{M}}}}}{{i^{{-{a}}}+\kappa_{{{M}}}}}")
+
+
 #: Name -> NumPy implementation, passed first in lambdify's ``modules``.
-NUMPY_FUNCTIONS = {"PowerHead": power_head, "PowerTail": power_tail, "Hyp2F1": hyp2f1}
+NUMPY_FUNCTIONS = {"PowerHead": power_head, "PowerTail": power_tail, "Hyp2F1": hyp2f1,
+                   "SketchApproximation": sketch_approximation}

@@ -50,6 +50,10 @@ def run_chunk(plan: SimPlan, group: int, reps: int, seed: np.random.SeedSequence
         Excess risk of the output iterate of each replica, float64, shape ``(reps,)``.
     """
     pb = plan.problem
+    if pb.distributed:
+        from .distributed import run_chunk_distributed
+
+        return run_chunk_distributed(plan, group, reps, seed)
     grp = plan.groups[group]
     rng = np.random.default_rng(seed)
     dt = plan.dtype

@@ -173,7 +173,8 @@ def check_stable(problem: Problem) -> float:
     Real formats enter through ``q.idealized_scheme()``. A data format without one (INT with absmax scaling)
     enters as additive noise of its measured per-coordinate error (:func:`_measured_data_surrogate`); such formats
     on the other targets count as full precision for this check only. Raw-basis data noise is checked as if in
-    the eigenbasis.
+    the eigenbasis. Distributed runs check the round map (:class:`~scalinglaw.communication.RoundMap`), with
+    QSGD and absmax INT messages through their norm-relative variance bounds.
 
     Returns
     -------
@@ -189,6 +190,13 @@ def check_stable(problem: Problem) -> float:
             coords = dp.mu if problem.M is not None else problem.spectrum.head(problem.proxy_dimension())
             quants = {**quants, "data": _measured_data_surrogate(data, coords)}
         mc = moment_coefficients(dp, quants, problem.B)
+        if problem.distributed:
+            from ..communication import RoundMap, stability_comm_scheme
+
+            rmap = RoundMap(mc, problem.K, problem.period, *stability_comm_scheme(problem.comm, float(dp.weight.sum())))
+            rmap.check_stability(problem.gamma)
+            gmax = min(gmax, rmap.max_stable_step(rtol=1e-3))
+            continue
         check_stability(mc, problem.gamma)
         gmax = min(gmax, max_stable_step(mc))
     return gmax
@@ -288,7 +296,7 @@ def _sketch_test_form(
 # ------------------------------------------------------------------------------------------------- the plan
 def default_block_steps(problem: Problem, n_draw: int, chunk_reps: int, itemsize: int) -> int:
     """Steps per block so that one block of drawn inputs is about :data:`BLOCK_BYTES` (at least 1)."""
-    per_step = chunk_reps * problem.B * (n_draw + (problem.M or 0)) * itemsize
+    per_step = chunk_reps * problem.B * problem.K * (n_draw + (problem.M or 0)) * itemsize
     return int(max(1, min(problem.steps, BLOCK_BYTES // max(per_step, 1))))
 
 
@@ -376,7 +384,7 @@ def build_plan(
         notes.append("dtype=float32: draws and SGD arithmetic in single precision; risks computed in float64")
     return SimPlan(
         problem=problem, n=n, lam=lam, sqrt_scale=scale, tail=tail,
-        noise_sd=math.sqrt(problem.sigma2 + tail), gammas=gammas, window=_window(T, problem.average),
+        noise_sd=math.sqrt(problem.sigma2 + tail), gammas=gammas, window=_window(T // problem.period, problem.average),
         block_steps=block_steps, dtype=np.dtype(dtype), pseudo_tail=pseudo, groups=tuple(groups),
         notes=tuple(dict.fromkeys(notes)),
     )
