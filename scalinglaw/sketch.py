@@ -60,7 +60,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from .errors import ParameterError
 from .measure import FAST_RATE, SpectralMeasure
-from .sketch_curve import curve_points, edge_x, find_gaps, lower_edge, top_edge
+from .sketch_curve import curve_points, edge_x, find_gaps, lower_edge, top_edge, unit_gauss_legendre
 from .spectra import Spectrum
 from .spectral_sums import SpectralSums, gap_candidates, spectral_sums
 from .targets import Target
@@ -124,11 +124,6 @@ def _chebyshev(t: np.ndarray, n: int) -> np.ndarray:
     for j in range(2, n):
         out[j] = 2.0 * t * out[j - 1] - out[j - 2]
     return out
-
-
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    t, w = np.polynomial.legendre.leggauss(n)
-    return 0.5 * (t + 1.0), 0.5 * w
 
 
 # ---------------------------------------------------------------------------------------------- integrands
@@ -393,7 +388,7 @@ def _path(ss: SpectralSums, kappa0: float, A: _Boundary, B: _Boundary, r_in: np.
             continue
         d0 = max(float(d0), 1e-300)
         smax = math.log1p(length / d0)
-        u, wu = _gauss_legendre(math.ceil(scale * (8 + 4 * smax)))
+        u, wu = unit_gauss_legendre(math.ceil(scale * (8 + 4 * smax)))
         sgm = smax * u
         t = d0 * np.expm1(sgm)
         dt = d0 * np.exp(sgm) * smax * wu
@@ -407,7 +402,7 @@ def _path(ss: SpectralSums, kappa0: float, A: _Boundary, B: _Boundary, r_in: np.
     counts = _points_for(dseg / np.maximum(half, 1e-300), scale)
     for n in np.unique(counts):
         sel = np.nonzero(counts == n)[0]
-        u, wu = _gauss_legendre(int(n))
+        u, wu = unit_gauss_legendre(int(n))
         p0, p1 = verts[sel, None], verts[sel + 1, None]
         out_k.append((p0 + (p1 - p0) * u).ravel())
         out_w.append(((p1 - p0) * wu).ravel())

@@ -20,7 +20,7 @@ from .errors import ParameterError
 from .spectral_sums import SpectralSums, gap_candidates
 
 __all__ = ["CurvePoints", "FineQuadrature", "curve_points", "edge_x", "find_gaps", "fine_quadrature", "lower_edge",
-           "solve_y", "top_edge"]
+           "solve_y", "top_edge", "unit_gauss_legendre"]
 
 #: Gauss-Legendre points per panel in r.
 PANEL_POINTS = 8
@@ -227,7 +227,8 @@ def edge_x(ss: SpectralSums, M: float, r: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- quadrature
-def _gauss_legendre(p: int) -> tuple[np.ndarray, np.ndarray]:
+def unit_gauss_legendre(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``p``-point Gauss-Legendre rule on [0, 1] (nodes, weights)."""
     t, w = np.polynomial.legendre.leggauss(p)
     return 0.5 * (t + 1.0), 0.5 * w
 
@@ -242,7 +243,7 @@ class _Panel:
 
 def _panel_points(panels: list[_Panel], p: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes in r and weights (Jacobian included) of the p-point rule on each panel (rows)."""
-    u, w = _gauss_legendre(p)
+    u, w = unit_gauss_legendre(p)
     a = np.array([q.a for q in panels])[:, None]
     b = np.array([q.b for q in panels])[:, None]
     e = np.array([q.edge for q in panels])[:, None]
