@@ -333,15 +333,21 @@ class EffectiveSizes:
         }
 
 
-def exact_effective_model_size(problem: Problem) -> float:
+def exact_effective_model_size(problem: Problem, *, method: str = "exact") -> float:
     r""":math:`M_{\rm eff}=\sum_{i\le M}s_i/\max_is_i`, :math:`s_i=\chi_i/\tilde\mu_i` (SPEC §5.5; :math:`\chi=\mu`
     unless the data format is biased) [derived].
 
-    Averaged over the sketch draws; for plain regression the sum runs over the :math:`d` (proxy) coordinates.
+    ``method="exact"``: averaged over the sketch draws (for plain regression the sum runs over the :math:`d`
+    (proxy) coordinates); ``"de"``: the sketch's deterministic equivalent
+    (:func:`~scalinglaw.deterministic.deterministic_effective_model_size`).
     """
     from .dynamics import moment_coefficients
     from .reduction import engine_quantizers, reduce_problem
 
+    if _checks.choice("method", method, SIZE_METHODS) == "de":
+        from .deterministic import deterministic_effective_model_size
+
+        return deterministic_effective_model_size(problem)
     vals = []
     for dp in reduce_problem(problem):
         sh = moment_coefficients(dp, engine_quantizers(problem), problem.B).shrink
@@ -349,8 +355,17 @@ def exact_effective_model_size(problem: Problem) -> float:
     return float(np.mean(vals))
 
 
-def _estimation_error(problem: Problem) -> float:
-    """R(N) - R(inf): the part of the exact excess risk that more data removes."""
+#: Sources of the operational effective sizes: the exact engine (over the problem's sketch draws) or the sketch's
+#: deterministic equivalent (the average over sketches).
+SIZE_METHODS = ("exact", "de")
+
+
+def _estimation_error(problem: Problem, method: str = "exact") -> float:
+    """R(N) - R(inf): the part of the excess risk that more data removes."""
+    if method == "de":
+        from .deterministic import deterministic_risk, deterministic_risk_limit
+
+        return deterministic_risk(problem, error_estimate=False).excess_risk - deterministic_risk_limit(problem)
     from .exact import exact_risk
     from .exact.engine import exact_risk_limit
 
@@ -358,7 +373,7 @@ def _estimation_error(problem: Problem) -> float:
 
 
 def exact_effective_data_size(
-    problem: Problem, *, reference: Problem | None = None, rtol: float = 1e-6
+    problem: Problem, *, reference: Problem | None = None, rtol: float = 1e-6, method: str = "exact"
 ) -> tuple[float | None, str]:
     r"""The :math:`N'` at which full precision (same sketch, step and schedule) matches the estimation error.
 
@@ -375,6 +390,9 @@ def exact_effective_data_size(
         of SPEC §5.5. Pass another one to compare against, e.g., full precision at its own step size.
     rtol : float
         Relative width at which the bisection in :math:`N'` stops.
+    method : {"exact", "de"}
+        Risks from the exact engine (over ``problem``'s sketch draws) or, for a sketched problem, from the
+        deterministic equivalent of the average over sketches.
 
     Returns
     -------
@@ -384,18 +402,28 @@ def exact_effective_data_size(
     from .effective import solve_effective_size
 
     rtol = _checks.positive("rtol", rtol)
-    target = _estimation_error(problem)
+    _checks.choice("method", method, SIZE_METHODS)
+    target = _estimation_error(problem, method)
     if reference is None:
         reference = problem
     fp = replace(reference, data=None, labels=None, params=None, acts=None, grads=None)
     lo = max(1, math.ceil(2 / fp.B)) if fp.schedule == "geometric" else 1
-    return solve_effective_size(lambda k: _estimation_error(replace(fp, N=k * fp.B)), target, fp.B,
+    return solve_effective_size(lambda k: _estimation_error(replace(fp, N=k * fp.B), method), target, fp.B,
                                 problem.N // fp.B, lo, rtol)
 
 
-def effective_sizes(problem: Problem) -> EffectiveSizes:
-    """Effective model and data sizes from the closed forms and from the exact engine, side by side."""
-    from .exact.engine import exact_risk_limit
+def effective_sizes(problem: Problem, *, method: str = "exact") -> EffectiveSizes:
+    r"""Effective model and data sizes from the closed forms and from the exact engine, side by side.
+
+    ``method="de"`` computes the operational sizes of a sketched problem from the sketch's deterministic
+    equivalent (the average over sketches; :math:`M_{\rm eff}=\mathrm{df}_1(\kappa_\epsilon)` normalised) instead of
+    the exact engine over ``problem``'s sketch draws.
+    """
+    _checks.choice("method", method, SIZE_METHODS)
+    if method == "de":
+        from .deterministic import deterministic_risk_limit as limit
+    else:
+        from .exact.engine import exact_risk_limit as limit
 
     if problem.distributed:
         raise UnsupportedConfigurationError(
@@ -408,15 +436,15 @@ def effective_sizes(problem: Problem) -> EffectiveSizes:
     except UnsupportedConfigurationError as exc:
         m_closed, n_closed, n_bound = math.nan, math.nan, math.nan
         notes.append(f"no closed form: {exc}")
-    n_exact, note = exact_effective_data_size(problem)
+    n_exact, note = exact_effective_data_size(problem, method=method)
     if note:
         notes.append(note)
     notes.append(EFFECTIVE_DATA_SIZE_NOTE)
     fp = replace(problem, data=None, labels=None, params=None, acts=None, grads=None)
-    add_err = exact_risk_limit(problem) - exact_risk_limit(fp)
+    add_err = limit(problem) - limit(fp)
     return EffectiveSizes(
         model_closed=m_closed,
-        model_exact=exact_effective_model_size(problem),
+        model_exact=exact_effective_model_size(problem, method=method),
         data_closed=n_closed,
         data_exact=n_exact,
         additive_error_exact=add_err,

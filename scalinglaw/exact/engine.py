@@ -41,7 +41,7 @@ from ..reduction import engine_quantizers, quantizer_notes, reduce_problem, run_
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk"]
+__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk", "measure_risk_limit"]
 
 METHODS = ("auto", "spectral", "recursion")
 MEASURES = ("auto", "explicit", "compressed")
@@ -360,29 +360,31 @@ def exact_risk_limit(problem: Problem) -> float:
     quantity here is affine in its variance to first order, so the lumped node stays exact to that order.
     """
     _check_supported(problem)
-    values = []
-    for measure in reduce_problem(problem, level=1):
-        mc = moment_coefficients(measure, engine_quantizers(problem), problem.B)
-        if problem.distributed:
-            from .rounds import distributed_coefficients
+    return float(np.mean([measure_risk_limit(m, problem) for m in reduce_problem(problem, level=1)]))
 
-            mc, rounds = distributed_coefficients(mc, problem)
-            if rounds is not None:
-                raise UnsupportedConfigurationError(
-                    "the N -> infinity limit of local SGD or norm-relative communication is not available (the "
-                    "round map is stepped); evaluate exact_risk at a large N instead")
-        sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
-        if problem.test_inputs == "clean":
-            total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
-            weight = mu
-        else:
-            total = float(w @ ((mu - mc.cross * sh) * s))
-            weight = mut
-        if problem.schedule == "constant" and problem.average == "last":
-            check_stability(mc, problem.gamma)
-            step = StepMap.build(mc, problem.gamma)
-            z1, z2 = step.c / step.kappa, step.h / step.kappa
-            a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
-            total += float((np.sqrt(w) * weight) @ a_inf)
-        values.append(total + sum(measure.excess_offset.values()))
-    return float(np.mean(values))
+
+def measure_risk_limit(measure: SpectralMeasure, problem: Problem) -> float:
+    """:func:`exact_risk_limit` on one spectral measure (a sketch draw, or a deterministic equivalent)."""
+    mc = moment_coefficients(measure, engine_quantizers(problem), problem.B)
+    if problem.distributed:
+        from .rounds import distributed_coefficients
+
+        mc, rounds = distributed_coefficients(mc, problem)
+        if rounds is not None:
+            raise UnsupportedConfigurationError(
+                "the N -> infinity limit of local SGD or norm-relative communication is not available (the "
+                "round map is stepped); evaluate exact_risk at a large N instead")
+    sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
+    if problem.test_inputs == "clean":
+        total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
+        weight = mu
+    else:
+        total = float(w @ ((mu - mc.cross * sh) * s))
+        weight = mut
+    if problem.schedule == "constant" and problem.average == "last":
+        check_stability(mc, problem.gamma)
+        step = StepMap.build(mc, problem.gamma)
+        z1, z2 = step.c / step.kappa, step.h / step.kappa
+        a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
+        total += float((np.sqrt(w) * weight) @ a_inf)
+    return total + sum(measure.excess_offset.values())
