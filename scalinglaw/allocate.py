@@ -466,9 +466,11 @@ class RegressionModel(AllocationModel):
 class ExactModel(RegressionModel):
     r"""The sketched model optimised with the *exact engine* as the objective (no closed form).
 
-    Each point is an exact risk (geometric decay, last iterate, :math:`d=\infty` with an 8M-coordinate proxy,
-    ``sketch_draws`` sketches), so the search is a coarse grid: log-spaced model sizes :math:`M\le10^3`,
-    integer precisions, :math:`N=C/(MP)` rounded to a multiple of :math:`B`. Costly; meant to check the laws.
+    Each point is the expected risk averaged over Gaussian sketches, by the deterministic equivalent of the sketch
+    (:func:`~scalinglaw.deterministic.deterministic_risk`: geometric decay, last iterate, :math:`d=\infty`, the
+    exact recursion on the equivalent's measure; no sketch draws, no finite proxy). The search is a coarse grid:
+    log-spaced model sizes :math:`M\le10^{2.5}`, integer precisions, :math:`N=C/(MP)` rounded to a multiple of
+    :math:`B`. Meant to check the laws.
     """
 
     size_bounds = (0.3, 2.5)
@@ -477,10 +479,8 @@ class ExactModel(RegressionModel):
     refine = False
     seconds_per_solve = 30.0  # about a hundred exact risks per optimum
 
-    def __init__(self, *, sketch_draws: int = 1, sketch_seed: int = 0, **options: Any) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.sketch_draws = _checks.integer("sketch_draws", sketch_draws, minimum=1)
-        self.sketch_seed = _checks.integer("sketch_seed", sketch_seed, minimum=0)
         self._cache: dict[tuple[int, int, float], float] = {}
 
     @property
@@ -488,8 +488,8 @@ class ExactModel(RegressionModel):
         return "exact"
 
     def _point(self, M: float, N: float, P: float, extra: dict[str, float] | None) -> float:
+        from .deterministic import deterministic_risk
         from .errors import UnstableStepError
-        from .exact import exact_risk
         from .problem import make_problem
 
         if not (M >= 1 and N >= 2 and math.isfinite(M) and math.isfinite(N)):
@@ -506,9 +506,8 @@ class ExactModel(RegressionModel):
             try:
                 p = make_problem(a=self.inputs["a"], d="inf", M=m, N=n, B=B, gamma=self.inputs["gamma"],
                                  sigma2=self.inputs["sigma2"], schedule="geometric", average="last", target="prior",
-                                 b=None if b == self.inputs["a"] else b, sketch_draws=self.sketch_draws,
-                                 sketch_seed=self.sketch_seed, d_proxy=8 * m, **quant)
-                self._cache[key] = exact_risk(p).excess_risk
+                                 b=None if b == self.inputs["a"] else b, **quant)
+                self._cache[key] = deterministic_risk(p, error_estimate=False).excess_risk
             except (UnstableStepError, ParameterError):
                 self._cache[key] = math.inf
         return self._cache[key]

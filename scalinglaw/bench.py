@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "bare_gaussian_draws",
     "compiled_over_numpy",
+    "de_predict_time",
     "exact_d_ratio",
     "exact_engine_time",
     "exact_peak_memory",
@@ -173,6 +174,33 @@ def help_time(*, repeat: int = 3) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def de_predict_time(M: float, *, N: float = 1e9, repeat: int = 1) -> dict[str, Any]:
+    """Wall-clock seconds and peak memory (MB, the process's max resident set) of
+    ``scalinglaw predict --method de --M M --d inf --N N --json`` in a fresh interpreter (imports included)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from scalinglaw.cli import main; c = main(sys.argv[1:]); "
+            "sys.stderr.write('\\nMAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(c)")
+    argv = [sys.executable, "-c", code, "predict", "--method", "de", "--M", f"{M:g}", "--d", "inf", "--N", f"{N:g}",
+            "--json"]
+    best, rss, out = math.inf, 0.0, ""
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode:
+            raise RuntimeError(f"predict --method de --M {M:g} failed: {proc.stderr.strip()}")
+        best = min(best, seconds)
+        out = proc.stdout
+        kb = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("MAXRSS ")]
+        rss = max(rss, float(kb[-1]) / 1024.0) if kb else rss  # Linux reports KB
+    res = json.loads(out)
+    return {"M": M, "N": N, "seconds": best, "max_rss_mb": rss, "excess_risk": res["excess_risk"],
+            "numerical_error": res["numerical_error"]}
+
+
 def exact_n_ratio(d: int = 1000, n_small: int = 10**3, n_large: int = 10**9, *, repeat: int = 3,
                   check: tuple[int, ...] = (10**3, 10**4)) -> dict[str, Any]:
     """Closed-form (spectral) exact risk at ``n_large`` against ``n_small`` samples, same d: the cost should
@@ -265,6 +293,9 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     ``exact_grid_max_seconds`` the slowest case of the issue-11 scale grid, and
     ``frontier_uncertainty_seconds`` the slowest closed-form law's 100-budget frontier with 1000 bootstrap draws
     (target < 1 s); the other entries hold the measurements behind them.
+    ``de_M1e4_seconds``, ``de_M1e4_max_rss_mb`` and ``de_M1e6_seconds`` time ``predict --method de --d inf
+    --N 1e9`` (targets 5 s and 500 MB at M = 1e4, 60 s at M = 1e6; quick mode runs M = 1e3, N = 1e6 under the
+    first two keys).
     """
     if quick:
         nratio = exact_n_ratio(d=50, n_large=10**6, repeat=1, check=(10**3,))
@@ -274,6 +305,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         sim = simulator_over_rng(d=32, reps=8, steps=200, repeat=1)
         comp = compiled_over_numpy(points=10**4, repeat=1)
         fr = {"closed": frontier_time("kumar", repeat=1), "numeric": frontier_time("sun", budgets=10, repeat=1)}
+        de = {"M1e4": de_predict_time(1e3, N=1e6)}
         unc = {name: frontier_uncertainty_time(name, draws=100, repeat=1) for name in ("chinchilla", "kumar")}
     else:
         nratio = exact_n_ratio()
@@ -283,8 +315,13 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         sim = simulator_over_rng(steps=10_000)
         comp = compiled_over_numpy()
         fr = {"closed": frontier_time("kumar"), "numeric": frontier_time("sun", repeat=1)}
+        de = {"M1e4": de_predict_time(1e4), "M1e6": de_predict_time(1e6)}
         unc = {name: frontier_uncertainty_time(name) for name in ("chinchilla", "kumar")}
     return {
+        "de_M1e4_seconds": de["M1e4"]["seconds"],
+        "de_M1e4_max_rss_mb": de["M1e4"]["max_rss_mb"],
+        **({"de_M1e6_seconds": de["M1e6"]["seconds"]} if "M1e6" in de else {}),
+        "deterministic_equivalent": de,
         "exact_n_ratio": nratio["ratio"],
         "exact_d_ratio": dratio["ratio"],
         "exact_peak_mb": peak["peak_mb"],

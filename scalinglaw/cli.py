@@ -222,9 +222,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         return _predict_empirical(args)
     _refuse_given(args, _EMPIRICAL_DESTS, "without an empirical --law (kumar, sun, chen, chinchilla)")
     _check_sketch_flags(args)
-    if args.method == "exact":
+    if args.method in ("exact", "de"):
         for dest in ("compare_exact", "constants", "calibration"):
-            _refuse_given(args, (dest,), "with --method exact (it belongs to the closed-form laws)")
+            _refuse_given(args, (dest,), f"with --method {args.method} (it belongs to the closed-form laws)")
+        if args.method == "de":
+            _refuse_given(args, ("sketch_draws", "sketch_seed", "d_proxy"),
+                          "with --method de (the deterministic equivalent averages over every sketch, at the true d)")
     elif not args.compare_exact:
         _refuse_given(args, ("engine",), "with the closed form (it picks the exact engine's algorithm: add --method "
                                          "exact or --compare-exact)")
@@ -235,8 +238,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         law_class(name)  # validates the name
         if name not in ("sgd", "sgd-quantized", "sketched", "sketched-quantized"):
             _fail(f"--law must be one of {', '.join(_EMPIRICAL)} or a regression law, got {args.law!r}")
-        if args.method == "exact":
-            _fail(f"--law must be omitted with --method exact (the exact engine uses no law), got {args.law!r}")
+        if args.method in ("exact", "de"):
+            _fail(f"--law must be omitted with --method {args.method} (the exact engine uses no law), got {args.law!r}")
         law_constants = args.law.partition(":")[2]
         if law_constants:
             if args.constants is not None and args.constants != law_constants:
@@ -248,7 +251,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         from .costs import require_sketches
 
         require_sketches(problem)
-    if args.method == "exact":
+    if args.method in ("exact", "de"):
         return _predict_exact(args, problem)
     from .predict import closed_form_risk
 
@@ -273,7 +276,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     rows = _risk_rows(result)
     print(f"scalinglaw predict: closed form '{result.law}' ({result.constants} constants; {result.provenance})")
     print(_describe_problem(problem))
-    print(_table(rows, "terms (upper bound; they sum to the excess risk):"))
+    kind = ("upper bound" if result.verified_bound
+            else "NOT a verified bound: real formats enter as idealised surrogates")
+    print(_table(rows, f"terms ({kind}; they sum to the excess risk):"))
     if result.effective_model_size is not None:
         print(_table([("effective model size", result.effective_model_size),
                       ("effective data size", result.effective_data_size),
@@ -291,16 +296,25 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _predict_exact(args: argparse.Namespace, problem: Any) -> None:
-    from .exact import exact_risk
+    if args.method == "de":
+        from .deterministic import deterministic_risk as risk
+    else:
+        from .exact import exact_risk as risk
 
-    result = exact_risk(problem, method=args.engine)
-    out = {**result.to_dict(), "method": "exact", "engine": result.method, "problem": problem.describe()}
+    result = risk(problem, method=args.engine)
+    out = {**result.to_dict(), "method": args.method, "engine": result.method, "problem": problem.describe()}
     if _printed_json(args, out):
         return
     rows = _risk_rows(result)
-    print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
+    if args.method == "de":
+        print("scalinglaw predict: expected risk over Gaussian sketches by the deterministic equivalent "
+              f"({result.method.partition(':')[2]} engine on its nodes; no 1/2 factor)")
+    else:
+        print(f"scalinglaw predict: exact expected risk ({result.method} engine; no 1/2 factor)")
     print(_describe_problem(problem))
     print(_table(rows, "terms (they sum to the excess risk):"))
+    print(f"numerical error of the excess risk (estimate): {_fmt(result.error)}"
+          + ("" if result.error else " (every coordinate explicit: rounding only)"))
     print(f"largest stable gamma: {_fmt(result.max_stable_gamma)}")
     for note in result.notes:
         print(f"note: {note}")
@@ -865,6 +879,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
            f"{u['ratio_to_point_frontier']:.1f} x the frontier without bands)", u["seconds"])
           for name, u in result["frontier_uncertainty"].items()),
         ("scalinglaw --help (s)", result["help"]["seconds"]),
+        *[(f"predict --method de --M {v['M']:g} --d inf --N {v['N']:g} (s; MB)", f"{v['seconds']:.3g}; "
+           f"{v['max_rss_mb']:.0f}") for v in result["deterministic_equivalent"].values()],
     ]))
 
 
@@ -961,8 +977,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("predict", help="predicted risk of a configuration, every term broken out")
-    p.add_argument("--method", default="closed", choices=["closed", "exact"],
-                   help="closed: the calibrated closed-form law (default); exact: the exact moment engine")
+    p.add_argument("--method", default="closed", choices=["closed", "exact", "de"],
+                   help="closed: the calibrated closed-form law (default); exact: the exact moment engine; de: the "
+                        "sketched model averaged over sketches by its deterministic equivalent (needs --M)")
     p.add_argument("--law", default=None, help="an empirical law (kumar, sun, chen, chinchilla[:SET]) or a "
                                                "regression law (the default picks one from the set-up)")
     p.add_argument("--constants", default=None, help="constant set of the closed form (calibrated, unit, paper)")

@@ -33,7 +33,7 @@ SECONDS_PER_FLOP = 1e-9
 #: nodes all resonate), and per node and step of the step-by-step recursion; bytes per node^2 (about sixteen
 #: node x node arrays alive at once).
 EXACT_SECONDS_PER_NODE2_PHASE = 5e-7
-EXACT_SECONDS_PER_NODE3_PHASE = 2e-8
+EXACT_SECONDS_PER_NODE3_PHASE = 1e-9
 EXACT_SECONDS_PER_NODE_STEP = 4e-8
 EXACT_BYTES_PER_NODE2 = 128.0
 
@@ -104,12 +104,14 @@ def require_simulation(problem: Problem, reps: int, **options: Any) -> None:
     require(est, name, value)
 
 
-def exact_estimate(problem: Problem, nodes: int, method: str) -> tuple[Estimate, str, Any]:
+def exact_estimate(problem: Problem, nodes: int, method: str, *, compressed: bool = False
+                   ) -> tuple[Estimate, str, Any]:
     """The exact engine's memory and time on a spectral measure of ``nodes`` nodes (per sketch draw), by
-    ``method`` (``"spectral"`` or ``"recursion"``); and the input to blame."""
+    ``method`` (``"spectral"`` or ``"recursion"``); and the input to blame. A ``compressed`` measure is evaluated
+    at two refinement levels, ``nodes`` being the finer one's size."""
     Q = float(nodes)
     draws = problem.sketch_draws if problem.M is not None else 1
-    refine = 1 if problem.M is not None else 3  # a compressed measure is evaluated at two levels (about 3x)
+    refine = 1.5 if compressed else 1.0  # the coarse level has about half the nodes
     if method == "recursion":
         seconds = problem.steps * (EXACT_SECONDS_PER_NODE_STEP * Q + 2e-5)
         memory = 64.0 * Q
@@ -132,9 +134,9 @@ def exact_estimate(problem: Problem, nodes: int, method: str) -> tuple[Estimate,
     return Estimate(f"the exact risk on {nodes:.3g} nodes", memory, seconds), name, value
 
 
-def require_exact(problem: Problem, nodes: int, method: str) -> None:
+def require_exact(problem: Problem, nodes: int, method: str, *, compressed: bool = False) -> None:
     """Refuse an exact-engine run that exceeds the machine's limits, naming the input that drives its cost."""
-    est, name, value = exact_estimate(problem, nodes, method)
+    est, name, value = exact_estimate(problem, nodes, method, compressed=compressed)
     hint = ("a smooth spectrum (power or logpower) is compressed to a few hundred nodes whatever d"
             if name == "d" else "")
     require(est, name, value, hint=hint)

@@ -5,7 +5,7 @@ Notation (one coordinate per eigen-direction): clean variances :math:`\mu_i`, qu
 :math:`w_q=\tilde\mu^{-1}\mu\,v^*`, and the centred iterate :math:`u_t=w_t-w_q`. The state is
 
 * :math:`\tilde m_{t,i}=\mathbb E[u_{t,i}v^*_i]`, which obeys :math:`\tilde m_{t+1}=D\,\tilde m_t`,
-  :math:`D=1-\gamma\tilde\mu` (every quantizer is unbiased, so :math:`\mathbb E[g\mid w]=\tilde\mu\odot u`);
+  :math:`D=1-\gamma\tilde\mu` (:math:`\mathbb E[g\mid w]=\tilde\mu\odot w-\chi\odot v^*=\tilde\mu\odot u`);
 * :math:`a_{t,i}=\mathbb E u_{t,i}^2`, which obeys :math:`a_{t+1}=P a_t+R'\tilde m_t+c'` with
 
 .. math::
@@ -18,7 +18,12 @@ Notation (one coordinate per eigen-direction): clean variances :math:`\mu_i`, qu
   are symmetric and (conditionally) independent, so :math:`(\tilde m,a)` is an exact state.
 
 The derivation, for all five targets x three idealised schemes and any batch size, is in
-``theory/exact-risk.md``; :func:`moment_coefficients` encodes it term by term. For the jointly Gaussian case
+``theory/exact-risk.md``; :func:`moment_coefficients` encodes it term by term. A real format with a fixed grid on
+the data (INT with ``range=R``, FP without absmax scaling; stochastic or round-to-nearest) keeps the coordinates
+of :math:`\tilde z` independent and symmetric, so the same closure holds with its exact per-coordinate moments
+(:func:`scalinglaw.quantize.moments.grid_moments`); a biased format (saturation, round-to-nearest) replaces
+:math:`\mu` by the cross moment :math:`\chi=\mathbb E[\tilde zz]` wherever it stands for
+:math:`\mathbb E[\tilde z_iz_i]`, and :math:`w_q=\tilde\mu^{-1}\chi\,v^*`. For the jointly Gaussian case
 (full precision or additive noise everywhere) :math:`R'=0` and the recursion reduces to SPEC §4's
 :math:`a_{t+1}=(1-\gamma\tilde\mu)^2a_t+\frac{\gamma^2}{B}(\tilde\mu^2a_t+\tilde\mu\sum_j\tilde\mu_ja_{t,j}+s^2\tilde\mu)`.
 """
@@ -27,18 +32,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import UnstableStepError, UnsupportedConfigurationError
 from .measure import SpectralMeasure
 from .quantize import Quantizer
+from .quantize.moments import fixed_grid, grid_moments
 
 __all__ = [
     "MomentCoefficients",
     "StepMap",
     "check_stability",
+    "data_moments",
     "max_stable_step",
     "mean_square_step_limit",
     "moment_coefficients",
@@ -47,13 +54,18 @@ __all__ = [
 
 #: Scheme codes: 0 none, 1 additive, 2 multiplicative (shared factor), 3 multiplicative-coord.
 _CODES = {None: 0, "additive": 1, "multiplicative": 2, "multiplicative-coord": 3}
+#: Code of a real format with a fixed grid on the data, treated exactly (never jointly Gaussian).
+_EXACT_FORMAT = 4
+#: Quantized variance (relative to the largest clean one) given to features a format rounds to 0 surely.
+DEAD_VARIANCE = 1e-250
 
 
 def scheme_of(q: Quantizer | None, target: str) -> tuple[int, float]:
     """The ``(code, epsilon)`` of the idealised scheme of ``q``, or of the scheme it stands in for.
 
     Real formats map to their idealised surrogate (``Quantizer.idealized_scheme``); formats whose epsilon
-    depends on the data (INT with absmax scaling) are refused with a message saying what works.
+    depends on the data (INT with absmax scaling) are refused with a message saying what works. (On the data,
+    :func:`moment_coefficients` treats a format with a fixed grid exactly instead; see :func:`data_moments`.)
     """
     if q is None:
         return 0, 0.0
@@ -81,8 +93,9 @@ class MomentCoefficients:
         \mathbb E g_i^2=A_{d,i}q_i+\theta\tilde\mu_i\sum_kn_k\tilde\mu_kq_k+G_{d,i}\rho_i
         +\tilde\mu_i\sum_kn_kg_k\rho_k+c_i .
 
-    Attributes are the vectors and scalars above plus ``mu`` (clean), ``mut`` (quantized), ``target_sq`` and
-    ``weight`` (:math:`n_k`).
+    Attributes are the vectors and scalars above plus ``mu`` (clean), ``mut`` (quantized), ``target_sq``,
+    ``weight`` (:math:`n_k`) and ``cross`` (:math:`\chi=\mathbb E[\tilde zz]`, equal to ``mu`` for an unbiased
+    data quantizer; ``None`` means ``mu``).
     """
 
     mu: np.ndarray = field(repr=False)
@@ -102,32 +115,84 @@ class MomentCoefficients:
     residual_var: float | None = None
     #: the batch size B
     batch: int = 1
+    #: chi = E[z~ z] per node (the data quantizer's cross moment); None: mu (unbiased data quantizer)
+    cross: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.cross is None:
+            object.__setattr__(self, "cross", self.mu)
+
+    @property
+    def rate_ratio(self) -> float:
+        r""":math:`\min_i\tilde\mu_i/\mu_i`: below 1 only for a biased data format (round-to-nearest, saturation)."""
+        return float(np.min(self.mut / self.mu)) if self.mu.size else 1.0
 
     @property
     def shrink(self) -> np.ndarray:
-        r""":math:`\mu/\tilde\mu`, the fraction of each coordinate of :math:`v^*` kept by :math:`w_q`."""
-        return self.mu / self.mut
+        r""":math:`\chi/\tilde\mu`, the fraction of each coordinate of :math:`v^*` kept by :math:`w_q`
+        (:math:`\mu/\tilde\mu` for an unbiased data quantizer)."""
+        return self.cross / self.mut
 
 
-def _data_moments(code: int, eps: float, mu: np.ndarray) -> tuple[np.ndarray, ...]:
-    r"""Fourth moments of the quantized features: returns ``mut, f, g, kappa, Fd, Gd, Kd`` with
+class DataMoments(NamedTuple):
+    r"""Moments of the quantized features :math:`\tilde z=Q_d(z)` per node (``theory/exact-risk.md`` §2).
 
     :math:`F_{ik}=\mathbb E\tilde z_i^2\tilde z_k^2=\tilde\mu_if_k+\delta_{ik}F^d_i`,
     :math:`G_{ik}=\mathbb E\tilde z_i^2\tilde z_kz_k=\tilde\mu_ig_k+\delta_{ik}G^d_i`,
-    :math:`K_{ik}=\mathbb E\tilde z_i^2z_k^2=\tilde\mu_i\kappa_k+\delta_{ik}K^d_i` (see theory/exact-risk.md).
+    :math:`K_{ik}=\mathbb E\tilde z_i^2z_k^2=\tilde\mu_i\kappa_k+\delta_{ik}K^d_i`, with
+    :math:`\tilde\mu=\mathbb E\tilde z^2` (``mut``) and :math:`\chi=\mathbb E[\tilde zz]` (``cross``).
     """
+
+    mut: np.ndarray
+    cross: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    kappa: np.ndarray
+    Fd: np.ndarray
+    Gd: np.ndarray
+    Kd: np.ndarray
+
+
+def _data_moments(code: int, eps: float, mu: np.ndarray) -> DataMoments:
+    r"""The moments of an idealised data scheme (the table of ``theory/exact-risk.md`` §2); :math:`\chi=\mu`."""
     c2, c3, c4 = 1 + eps, 1 + 3 * eps, 1 + 6 * eps + 3 * eps * eps
     mu2 = mu * mu
     if code == 0:
-        return mu, mu, mu, mu, 2 * mu2, 2 * mu2, 2 * mu2
+        return DataMoments(mu, mu, mu, mu, mu, 2 * mu2, 2 * mu2, 2 * mu2)
     if code == 1:
         mut = mu + eps
-        return mut, mut, mu, mu, 2 * mut * mut, 2 * mu * mut, 2 * mu2
+        return DataMoments(mut, mu, mut, mu, mu, 2 * mut * mut, 2 * mu * mut, 2 * mu2)
     mut = c2 * mu
     if code == 2:
-        return mut, (c4 / c2) * mu, (c3 / c2) * mu, mu, 2 * c4 * mu2, 2 * c3 * mu2, 2 * c2 * mu2
+        return DataMoments(mut, mu, (c4 / c2) * mu, (c3 / c2) * mu, mu, 2 * c4 * mu2, 2 * c3 * mu2, 2 * c2 * mu2)
     # coordinate-wise relative noise
-    return mut, c2 * mu, mu, mu, (3 * c4 - c2 * c2) * mu2, (3 * c3 - c2) * mu2, 2 * c2 * mu2
+    return DataMoments(mut, mu, c2 * mu, mu, mu, (3 * c4 - c2 * c2) * mu2, (3 * c3 - c2) * mu2, 2 * c2 * mu2)
+
+
+def data_moments(q: Quantizer | None, mu: np.ndarray) -> tuple[int, DataMoments]:
+    r"""``(code, moments)`` of the data quantizer ``q`` on clean variances ``mu`` [derived].
+
+    A format with a fixed grid (INT with ``range=R``, FP without absmax scaling; either rounding) rounds each
+    coordinate on its own, so the coordinates of :math:`\tilde z` stay independent and symmetric and
+    :math:`F,G,K` are rank one plus diagonal with :math:`f=\tilde\mu`, :math:`g=\chi`, :math:`\kappa=\mu`,
+    :math:`F^d=\mathbb EQ^4-\tilde\mu^2`, :math:`G^d=\mathbb E[Q^3z]-\tilde\mu\chi`,
+    :math:`K^d=\mathbb E[Q^2z^2]-\tilde\mu\mu`, from the exact moments of
+    :func:`~scalinglaw.quantize.moments.grid_moments` (``theory/exact-risk.md`` §2). Every other quantizer
+    enters through :func:`scheme_of` (idealised scheme or surrogate).
+    """
+    if fixed_grid(q) is not None:
+        gm = grid_moments(q, mu)  # type: ignore[arg-type]
+        mut, chi = gm.second, gm.cross
+        # round-to-nearest maps coordinates far below the first cell to 0 (mut = chi = 0 in float64): they never
+        # learn. A tiny positive mut keeps them inert (w_q = 0, rate ~1e-250) without 0/0 in the recursion.
+        dead = mut <= 0.0
+        if np.any(dead):
+            mut = np.where(dead, DEAD_VARIANCE * float(np.max(mu)), mut)
+            chi = np.where(dead, 0.0, chi)
+        return _EXACT_FORMAT, DataMoments(mut, chi, mut, chi, mu, gm.fourth - mut * mut,
+                                          gm.third_cross - mut * chi, gm.second_square - mut * mu)
+    code, eps = scheme_of(q, "data")
+    return code, _data_moments(code, eps, mu)
 
 
 def moment_coefficients(
@@ -156,12 +221,12 @@ def moment_coefficients(
     w = measure.weight
     s = np.asarray(measure.target_sq, dtype=np.float64)
     sigma2 = float(measure.sigma2)
-    cd, ed = scheme_of(quantizers.get("data"), "data")
+    cd, dm = data_moments(quantizers.get("data"), mu)
     cl, el = scheme_of(quantizers.get("labels"), "labels")
     cp, ep = scheme_of(quantizers.get("params"), "params")
     ca, ea = scheme_of(quantizers.get("acts"), "acts")
     co, eo = scheme_of(quantizers.get("grads"), "grads")
-    mut, f, g, kappa, Fd, Gd, Kd = _data_moments(cd, ed, mu)
+    mut, chi, f, g, kappa, Fd, Gd, Kd = dm
     # E p_k^2 = pq * q_k + pc
     pq, pc = (1.0 + ep, 0.0) if cp in (2, 3) else (1.0, ep if cp == 1 else 0.0)
     mult = (2, 3)
@@ -176,14 +241,14 @@ def moment_coefficients(
     phi = float(f[0] / mut[0]) if mut.size else 1.0  # f = phi * mut in every case
     A_d = pq * (wB * alpha_S * Fd + wC * alpha_C * mut * mut)
     theta = wB * alpha_S * pq * phi
-    G_d = -2.0 * (wB * coS * Gd + wC * coC * mut * mu)
+    G_d = -2.0 * (wB * coS * Gd + wC * coC * mut * chi)
     gvec = -2.0 * wB * coS * g
     sum_f = float(w @ f)
     c = wB * (
         alpha_S * pc * (mut * sum_f + Fd)
         + lam_S * (mut * float((w * kappa) @ s) + Kd * s + sigma2 * mut)
         + add_noise_S * mut
-    ) + wC * (alpha_C * pc * mut * mut + lam_C * mu * mu * s)
+    ) + wC * (alpha_C * pc * mut * mut + lam_C * chi * chi * s)
     gaussian = all(code in (0, 1) for code in (cd, cl, cp, ca, co))
     residual = None
     if gaussian and cp == 0:
@@ -191,7 +256,7 @@ def moment_coefficients(
         residual = sigma2 + el * (cl == 1) + ea * (ca == 1) + eo * (co == 1) + float((w * mu * (1.0 - mu / mut)) @ s)
     return MomentCoefficients(
         mu=mu, mut=mut, target_sq=s, A_d=A_d, theta=theta, G_d=G_d, g=gvec, c=c, weight=w,
-        jointly_gaussian=gaussian, residual_var=residual, batch=int(B),
+        jointly_gaussian=gaussian, residual_var=residual, batch=int(B), cross=chi,
     )
 
 
@@ -228,18 +293,18 @@ class StepMap:
 
         With :math:`q=a+2\,\mathrm{shrink}\odot\tilde m+\mathrm{shrink}^2s` and
         :math:`\rho=\tilde m+\mathrm{shrink}\,s`, the uncentred map
-        :math:`q'=(1-2\gamma\tilde\mu)q+2\gamma\mu\rho+\gamma^2(Aq+G\rho+c)` becomes the centred one, whose
+        :math:`q'=(1-2\gamma\tilde\mu)q+2\gamma\chi\rho+\gamma^2(Aq+G\rho+c)` becomes the centred one, whose
         constant is :math:`c'=\gamma^2\mathbb E[g^2\mid w=w_q]` (the mean gradient vanishes at :math:`w_q`).
         """
-        mu, mut, s, w = mc.mu, mc.mut, mc.target_sq, mc.weight
+        chi, mut, s, w = mc.cross, mc.mut, mc.target_sq, mc.weight
         sh = mc.shrink
         gg = gamma * gamma
         D = 1.0 - gamma * mut
         kappa = 2.0 * gamma * mut - gg * mc.A_d
         beta = gg * mc.theta
-        # R' = 2 P diag(sh) + R - 2 diag(sh * D), with R = diag(2 gamma mu + gg G_d) + gg mut (n g)^T.
-        # diag: 2 sh (1 - kappa - D) + 2 gamma mu + gg G_d, and sh (1 - D) = gamma mu; rank one: mut (n rho)^T.
-        r = 4.0 * gamma * mu - 2.0 * sh * kappa + gg * mc.G_d
+        # R' = 2 P diag(sh) + R - 2 diag(sh * D), with R = diag(2 gamma chi + gg G_d) + gg mut (n g)^T.
+        # diag: 2 sh (1 - kappa - D) + 2 gamma chi + gg G_d, and sh (1 - D) = gamma chi; rank one: mut (n rho)^T.
+        r = 4.0 * gamma * chi - 2.0 * sh * kappa + gg * mc.G_d
         rho = 2.0 * beta * mut * sh + gg * mc.g
         if mc.jointly_gaussian:  # exact zeros instead of rounding residue
             r, rho = np.zeros_like(r), np.zeros_like(rho)

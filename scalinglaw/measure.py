@@ -36,22 +36,31 @@ log-width) and reports it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
+from scipy.optimize import brentq
 
 from .errors import ParameterError
-from .spectra import LogPowerLaw, PowerLaw, Spectrum
+from .spectra import LogPowerLaw, PowerLaw, Spectrum, hurwitz_tail
 from .targets import Ones, SourcePrior, Target
 
-__all__ = ["FrozenTail", "SpectralMeasure", "compressible", "discrete_gauss_rule", "spectrum_measure"]
+__all__ = [
+    "FrozenTail",
+    "QuantizedVariance",
+    "SpectralMeasure",
+    "compressible",
+    "discrete_gauss_rule",
+    "spectrum_measure",
+]
 
 #: Coordinates with (total step) x (quantized variance) below this form the remainder: they move by O(FREEZE)
 #: relative, and the lumped node is exact to O(FREEZE^2).
 FREEZE = 1e-6
 #: Dimensions up to this are kept coordinate by coordinate by default (exact, and cheap at this size).
-EXPLICIT_MAX = 1024
+EXPLICIT_MAX = 256
 #: Explicit head: at least this many coordinates, and every one with gamma_max * mu_tilde above FAST_RATE.
 HEAD_MIN = 32
 FAST_RATE = 0.05
@@ -77,6 +86,11 @@ class FrozenTail:
         :math:`\lambda_I`, the largest variance among them.
     count : float
         How many coordinates (``inf`` for :math:`d=\infty`).
+    quantized_trace : float or None
+        :math:`\sum_{i\ge I}\mathbb EQ_d(x_i)^2` when the data quantizer is a real format treated exactly (the
+        lumped node reproduces it), else ``None``.
+    quantized_top : float or None
+        :math:`\mathbb EQ_d(x_I)^2`, the largest quantized variance among them (same condition).
     """
 
     start: float
@@ -84,6 +98,23 @@ class FrozenTail:
     trace: float
     top: float
     count: float
+    quantized_trace: float | None = None
+    quantized_top: float | None = None
+
+
+@dataclass(frozen=True)
+class QuantizedVariance:
+    r""":math:`\mathbb EQ_d(x)^2` of a real data format as a function of the variance :math:`\lambda` of :math:`x`.
+
+    ``second(lam)`` evaluates it (vectorised); for :math:`\lambda\le` ``deep`` it equals
+    ``floor + root * sqrt(lam)`` exactly (the first grid cell alone carries the mass), which closes the sum over an
+    infinite frozen remainder.
+    """
+
+    second: Callable[[np.ndarray], np.ndarray]
+    floor: float
+    root: float
+    deep: float
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,80 @@ def _index_below(spectrum: Spectrum, level: float, d: float) -> float:
     return float(math.ceil(math.exp(hi)))
 
 
+def _variance_at_rate(level: float, scale: float, floor: float, root: float) -> float:
+    r"""The largest :math:`\lambda` with ``scale * lam + floor + root * sqrt(lam) <= level`` (0 if none)."""
+    c = level - floor
+    if not c > 0:
+        return 0.0
+    if math.isinf(c):
+        return math.inf
+    x = 2.0 * c / (root + math.sqrt(root * root + 4.0 * scale * c))
+    return x * x
+
+
+#: Gauss points per block of index ratio 2 in the remainder's quantized trace (about 1e-12 relative for the
+#: grid moments of real formats, which oscillate once per binade).
+REMAINDER_POINTS = 10
+
+
+def _block_sum(spectrum: Spectrum, first: float, last: float, f: Callable[[np.ndarray], np.ndarray]) -> float:
+    r""":math:`\sum_{i=\text{first}}^{\text{last}}f(\lambda_i)` for ``f`` smooth in the index: discrete Gauss rules
+    on blocks of index ratio 2 (exact on blocks of at most ``REMAINDER_POINTS`` coordinates)."""
+    xs, ws = [], []
+    for lo, hi in _blocks(first, last, BLOCK_RATIO):
+        x, w = discrete_gauss_rule(hi - lo + 1.0, REMAINDER_POINTS)
+        xs.append(lo + x)
+        ws.append(w)
+    if not xs:
+        return 0.0
+    return float(np.concatenate(ws) @ f(_at(spectrum, np.concatenate(xs))))
+
+
+def _remainder_second_moment(spectrum: Spectrum, start: float, qv: QuantizedVariance) -> float:
+    r""":math:`\sum_{i\ge I}\mathbb EQ(x_i)^2` over the frozen remainder [derived]: quadrature blocks down to the
+    deep regime, then ``floor * count + root * sum sqrt(lambda_i)`` (Hurwitz zeta at :math:`d=\infty`)."""
+    d = float(spectrum.d)
+    J = _index_below(spectrum, qv.deep, d)
+    if math.isinf(J) and math.isinf(d):
+        raise ParameterError("d", d, "be finite: the quantized trace of this spectrum cannot be summed to infinity")
+    total = _block_sum(spectrum, start, min(d, J - 1.0), qv.second)
+    if J > d:
+        return total
+    J = max(J, start)
+    if math.isinf(d):
+        a = getattr(spectrum, "a", 0.0) if isinstance(spectrum, PowerLaw) else 0.0
+        if qv.floor > 0 or (qv.root > 0 and not a > 2):
+            raise ParameterError(
+                "data", "a real format on infinitely many coordinates",
+                "have a finite quantized trace: sum_i E Q(x_i)^2 diverges at d=inf (use a finite d, a > 2 or a sketch)",
+            )
+        if qv.root > 0:
+            total += qv.root * math.sqrt(spectrum.lambda1) * hurwitz_tail(a / 2.0, J - 1.0)  # type: ignore[attr-defined]
+        return total
+    total += qv.floor * (d - J + 1.0)
+    if qv.root > 0:
+        total += qv.root * _block_sum(spectrum, J, d, np.sqrt)
+    return total
+
+
+def _matching_variance(spectrum: Spectrum, start: float, ratio: float, qv: QuantizedVariance) -> float:
+    r"""A variance :math:`\lambda_f` in the remainder's range with :math:`\mathbb EQ^2(\lambda_f)/\lambda_f=` ``ratio``.
+
+    ``ratio`` is a weighted mean of :math:`\mathbb EQ^2(\lambda_i)/\lambda_i` over the remainder, so such a
+    :math:`\lambda_f` exists between its smallest and largest variance (intermediate values)."""
+    top = float(_at(spectrum, np.array([start]))[0])
+    bottom = float(_at(spectrum, np.array([float(spectrum.d)]))[0]) if not spectrum.is_infinite else 0.0
+    bottom = max(bottom, top * 1e-250, 1e-300)
+    grid = np.exp(np.linspace(math.log(top), math.log(bottom), 400))
+    diff = qv.second(grid) / grid - ratio
+    sign = np.nonzero(np.diff(np.sign(diff)) != 0)[0]
+    if not sign.size:
+        return float(grid[int(np.argmin(np.abs(diff)))])
+    k = int(sign[0])
+    f = lambda t: float(qv.second(np.array([math.exp(t)]))[0] / math.exp(t) - ratio)  # noqa: E731
+    return math.exp(brentq(f, math.log(grid[k + 1]), math.log(grid[k]), xtol=1e-14, rtol=1e-14))
+
+
 def _remainder_sum(spectrum: Spectrum, target: Target, start: float, d: float, *, power: int, signal: bool) -> float:
     r""":math:`\sum_{start\le i\le d}\lambda_i^{p}\,s_i^{[signal]}` in closed form (Hurwitz zeta for power laws) or by
     the spectrum's own tail sums [derived]."""
@@ -256,6 +361,8 @@ def spectrum_measure(
     fast_gamma: float,
     rate_scale: float = 1.0,
     rate_floor: float = 0.0,
+    rate_root: float = 0.0,
+    data_variance: QuantizedVariance | None = None,
     level: int = 0,
     compress: bool | None = None,
 ) -> SpectralMeasure:
@@ -273,9 +380,13 @@ def spectrum_measure(
     fast_gamma : float
         The largest step: coordinates with ``fast_gamma * (rate_scale * lambda + rate_floor) > FAST_RATE`` stay
         explicit (there the per-step contraction is far from 1 and the summand is not smooth in the index).
-    rate_scale, rate_floor : float
-        :math:`\tilde\mu=` ``rate_scale`` :math:`\lambda+` ``rate_floor`` bounds the quantized variance (for
-        freezing and the head only; the engine computes the exact moments at the nodes).
+    rate_scale, rate_floor, rate_root : float
+        :math:`\tilde\mu\le` ``rate_scale`` :math:`\lambda+` ``rate_floor`` :math:`+` ``rate_root``
+        :math:`\sqrt\lambda` bounds the quantized variance (for freezing and the head only; the engine computes
+        the exact moments at the nodes). The square-root term is the subnormal range of a real FP format.
+    data_variance : QuantizedVariance, optional
+        :math:`\mathbb EQ_d(x)^2` of a real data format treated exactly: the lumped node of the frozen remainder
+        then reproduces :math:`\sum_{i\ge I}\mathbb EQ_d(x_i)^2` as well as the count-free trace and signal.
     level : int
         Refinement level: the blocks' log-width is halved at each level.
     compress : bool or None
@@ -301,10 +412,10 @@ def spectrum_measure(
         return SpectralMeasure(mu=spectrum.head(n), target_sq=target.second_moments(spectrum, n), sigma2=sigma2,
                                target=fixed)
     # frozen remainder: rate_scale * lambda_I + rate_floor <= FREEZE / horizon
-    level_mu = (FREEZE / horizon - rate_floor) / rate_scale if horizon > 0 else math.inf
+    level_mu = _variance_at_rate(FREEZE / horizon, rate_scale, rate_floor, rate_root) if horizon > 0 else math.inf
     start = _index_below(spectrum, level_mu, d) if level_mu > 0 else math.inf
     last = min(float(d), start - 1.0)
-    fast_mu = (FAST_RATE / fast_gamma - rate_floor) / rate_scale
+    fast_mu = _variance_at_rate(FAST_RATE / fast_gamma, rate_scale, rate_floor, rate_root)
     n_fast = _index_below(spectrum, fast_mu, d) if fast_mu > 0 else math.inf
     n0 = min(last, max(float(HEAD_MIN), n_fast - 1.0))
     if not math.isfinite(n0):
@@ -332,20 +443,33 @@ def spectrum_measure(
         count = float(d) - start + 1.0
         trace = _remainder_sum(spectrum, target, start, d, power=1, signal=False)
         mass = _remainder_sum(spectrum, target, start, d, power=1, signal=True)
-        second = _remainder_sum(spectrum, target, start, d, power=2, signal=True)
         top = float(_at(spectrum, np.array([start]))[0])
-        frozen = FrozenTail(start=start, mass=mass, trace=trace, top=top, count=count)
-        # One node that reproduces the remainder's trace, signal and first-order learning exactly:
-        # n mu = sum lambda, n mu s = sum lambda s, n mu^2 s = sum lambda^2 s. What the run does to coordinates it
-        # can barely move is affine in lambda to O((horizon * lambda)^2), so the node is exact to that order.
-        # Additive data noise counts coordinates (n eps): there the node keeps the count instead.
-        mu_f = trace / count if (rate_floor > 0 and math.isfinite(count)) else second / mass
+        qtrace = qtop = None
+        if data_variance is not None:
+            # A real data format: E Q^2 is not proportional to lambda (subnormals). The node's E Q^2 / lambda is the
+            # remainder's mean ratio, so that it carries sum_i E Q(x_i)^2 (tr H^(q): the stability limit and
+            # additive parameter noise, zeroth order) besides the trace and the signal; its first-order learning is
+            # then within the frozen-remainder bound.
+            qtrace = _remainder_second_moment(spectrum, start, data_variance)
+            qtop = float(data_variance.second(np.array([top]))[0])
+            mu_f = _matching_variance(spectrum, start, qtrace / trace, data_variance)
+        else:
+            # One node that reproduces the remainder's trace, signal and first-order learning exactly:
+            # n mu = sum lambda, n mu s = sum lambda s, n mu^2 s = sum lambda^2 s. What the run does to coordinates
+            # it can barely move is affine in lambda to O((horizon * lambda)^2), so the node is exact to that order.
+            # Additive data noise counts coordinates (n eps): there the node keeps the count instead.
+            second = _remainder_sum(spectrum, target, start, d, power=2, signal=True)
+            mu_f = trace / count if (rate_floor > 0 and math.isfinite(count)) else second / mass
+        frozen = FrozenTail(start=start, mass=mass, trace=trace, top=top, count=count, quantized_trace=qtrace,
+                            quantized_top=qtop)
         mu = np.append(mu, mu_f)
         weight = np.append(weight, trace / mu_f)
         s = np.append(s, mass / trace)
         notes.append(
             f"coordinates i >= {start:.6g} move by at most {FREEZE:g} of their signal over the run: one node "
-            f"carries their signal {mass:.6g} and trace {trace:.6g} (exact to second order in that motion)"
+            f"carries their signal {mass:.6g} and trace {trace:.6g}"
+            + (f" and quantized trace {qtrace:.6g} (exact to first order in that motion)" if qtrace is not None
+               else " (exact to second order in that motion)")
         )
     if compressed:
         notes.append(

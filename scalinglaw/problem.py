@@ -27,6 +27,7 @@ import numpy as np
 from . import _checks
 from .errors import ParameterError
 from .quantize import Quantizer, parse_quantizer
+from .quantize.moments import deep_second_moment, fixed_grid
 from .spectra import ArraySpectrum, LogPowerLaw, PowerLaw, Spectrum, parse_dimension
 from .targets import Target, make_target
 
@@ -193,6 +194,8 @@ class Problem:
                 "(use a finite d, a sketch M, or a multiplicative scheme)",
             )
         _check_float_range(self)
+        if self.M is None and self.spectrum.is_infinite and dq is not None:
+            _check_quantized_trace(dq, self.spectrum)
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -308,6 +311,25 @@ def _check_float_range(problem: Problem) -> None:
     if isinstance(spec, PowerLaw | LogPowerLaw) and spec.a > DECAY_EXPONENT_MAX:
         raise ParameterError("a", spec.a, f"be <= {DECAY_EXPONENT_MAX:g} (a decay exponent; steeper spectra underflow "
                              "float64 within the first thousand eigenvalues, 1000^-100 = 1e-300)")
+
+
+def _check_quantized_trace(q: Quantizer, spectrum: Spectrum) -> None:
+    r"""Refuse a fixed-grid data format whose :math:`\operatorname{tr}H^{(q)}=\sum_i\mathbb EQ(x_i)^2` diverges at
+    :math:`d=\infty` [derived]: stochastic FP rounds :math:`x_i\ll c` (first cell :math:`c`, the subnormal spacing) to
+    :math:`\{0,\pm c\}`, so :math:`\mathbb EQ(x_i)^2=c\sqrt{2\lambda_i/\pi}`, and :math:`\sum_i\sqrt{\lambda_i}` is
+    finite only for a power law with :math:`a>2` (never for the log-power law)."""
+    if fixed_grid(q) is None:
+        return
+    _, root, _ = deep_second_moment(q)
+    if root > 0 and not (isinstance(spectrum, PowerLaw) and spectrum.a > 2):
+        a = getattr(spectrum, "a", math.nan)
+        c = fixed_grid(q).first_cell  # type: ignore[union-attr]
+        raise ParameterError(
+            "data", q.spec,
+            f"have a finite tr H^(q) when d=inf: below its first cell {c:g} it rounds x_i to 0 or +-{c:g}, "
+            f"E Q(x_i)^2 ~ sqrt(lambda_i), and sum_i sqrt(lambda_i) diverges for {spectrum.label.split('(')[0]} "
+            f"a={a:g} (needs a power law with a > 2; or use a finite d or a sketch M)",
+        )
 
 
 def make_problem(

@@ -87,6 +87,8 @@ def test_bench_quick_json_has_the_headline_keys(capsys):
         assert data[key] > 0
     assert data["exact"]["max_rel_diff_vs_recursion"] < 1e-10
     assert data["compiled"]["max_rel_diff"] < 1e-12
+    assert data["de_M1e4_seconds"] > 0 and data["de_M1e4_max_rss_mb"] > 0
+    assert data["deterministic_equivalent"]["M1e4"]["numerical_error"] < 1e-8
     assert data["frontier_uncertainty_seconds"] > 0
     assert all(u["failed_draws"] == 0 for u in data["frontier_uncertainty"].values())
 

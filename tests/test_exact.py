@@ -167,9 +167,11 @@ def test_stability_limit_is_sharp():
     assert a.max() > 1e3
 
 
-def test_real_format_with_fixed_range_uses_surrogate():
+def test_real_format_with_fixed_range_exact_on_data_surrogate_elsewhere():
     r = exact_risk(make_problem(a=2, d=30, N=300, gamma=0.1, data="int8:range=4"))
-    assert any("surrogate" in n for n in r.notes)
+    assert any("data=int8:range=4 is treated exactly" in n for n in r.notes)
+    r = exact_risk(make_problem(a=2, d=30, N=300, gamma=0.1, params="int8:range=4"))
+    assert any("params=int8:range=4 enters through its idealised surrogate" in n for n in r.notes)
     with pytest.raises(UnsupportedConfigurationError, match="absmax"):
         exact_risk(make_problem(a=2, d=30, N=300, gamma=0.1, params="int8"))
 

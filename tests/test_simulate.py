@@ -185,10 +185,12 @@ def test_unstable_step_is_refused_with_largest_stable_step() -> None:
     assert f"{gmax:.6g}" in str(info.value)
 
 
-def test_unstable_check_uses_surrogates_of_real_formats() -> None:
-    # fp4 data enters the check as multiplicative-coord noise; int8 absmax counts as full precision
+def test_unstable_check_uses_exact_moments_of_fixed_grid_data() -> None:
+    # fp4 data enters the check with its exact moments (as in the exact engine); int8 absmax on the parameters
+    # counts as full precision for the check
     p = small_problem(data="fp4_e2m1", params="int8")
-    gmax = exact_risk(small_problem(data=p.data.idealized_scheme())).max_stable_gamma
+    gmax = exact_risk(small_problem(data="fp4_e2m1")).max_stable_gamma
+    assert gmax != pytest.approx(exact_risk(small_problem(data=p.data.idealized_scheme())).max_stable_gamma)
     with pytest.raises(UnstableStepError) as info:
         simulate(p.with_(gamma=1.01 * gmax), reps=4)
     assert info.value.max_stable == pytest.approx(gmax, rel=1e-6)
@@ -207,11 +209,13 @@ def test_real_formats_run(quant) -> None:
     assert np.all(np.isfinite(r.excess_risks)) and np.all(r.excess_risks >= 0)
 
 
-def test_real_format_quantized_test_inputs_estimates_hq_and_matches_sampling() -> None:
-    """Quantized-test risk of a fixed iterate: the [derived] formula against direct test sampling."""
-    p = small_problem(data="fp4_e2m1", test_inputs="quantized", target="prior")
+@pytest.mark.parametrize(("data", "how"), [("fp4_e2m1", "exact"), ("fp8_e4m3:scale=absmax", "estimated")])
+def test_real_format_quantized_test_inputs_hq_matches_sampling(data: str, how: str) -> None:
+    """Quantized-test risk of a fixed iterate: the [derived] formula against direct test sampling (H^(q) exact for a
+    fixed grid, estimated from seeded samples with absmax scaling)."""
+    p = small_problem(data=data, test_inputs="quantized", target="prior")
     r = simulate(p, reps=4, seed=0)
-    assert any("estimated" in n for n in r.notes)
+    assert any(how in n for n in r.notes if "quantized test inputs" in n)
     plan = build_plan(p, 4, 0, chunk_reps=4, block_steps=None, dtype=np.dtype(np.float64))
     rng = np.random.default_rng(1)
     wstar = rng.standard_normal((1, p.spectrum.d))

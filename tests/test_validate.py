@@ -126,7 +126,7 @@ def test_list_names_every_experiment(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in experiment_names())
-    assert len(experiment_names()) == 9
+    assert len(experiment_names()) == 10
 
 
 # ------------------------------------------------------------------------------------------- statistics

@@ -37,16 +37,20 @@ from ..dynamics import StepMap, check_stability, max_stable_step, moment_coeffic
 from ..errors import UnsupportedConfigurationError
 from ..measure import SpectralMeasure
 from ..problem import Problem
-from ..reduction import reduce_problem, run_horizon
+from ..reduction import engine_quantizers, quantizer_notes, reduce_problem, run_horizon
 from .recursion import recursion_moments
 from .window import Moments
 
-__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk"]
+__all__ = ["ExactResult", "MeasureRisk", "exact_risk", "exact_risk_limit", "measure_risk", "measure_risk_limit"]
 
 METHODS = ("auto", "spectral", "recursion")
 MEASURES = ("auto", "explicit", "compressed")
 #: ``auto`` always steps runs this short; above it, it picks the cheaper method by a cost model.
 RECURSION_STEPS = 256
+#: ``auto`` steps averaged runs where a node learns this much slower than its clean variance (mut/mu below it,
+#: e.g. round-to-nearest zeroing small coordinates): the closed form's window pair sum cancels there (error
+#: about 1e-16 / ratio relative).
+SPECTRAL_MIN_RATE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,11 @@ class ExactResult:
     max_stable_gamma : float
         The largest stable step size of the (first) diagonal problem.
     quantized_spectrum : ndarray
-        :math:`H^{(q)}` diagonal (first sketch draw when sketched).
+        :math:`H^{(q)}` diagonal (first sketch draw when sketched), per node of the spectral measure: per
+        coordinate when every coordinate is explicit (:math:`d\\le` ``scalinglaw.measure.EXPLICIT_MAX``, or
+        ``measure="explicit"``), per quadrature node otherwise.
     shrink : ndarray
-        :math:`\\mu/\\tilde\\mu`, so that :math:`w_q=` ``shrink`` :math:`\\odot w^*` (first draw).
+        :math:`\\mu/\\tilde\\mu`, so that :math:`w_q=` ``shrink`` :math:`\\odot w^*` (first draw; same nodes).
     quantized_target : ndarray or None
         :math:`w_q=(H^{(q)})^{-1}Hw^*` for a deterministic target (in the sketch eigenbasis when sketched; first
         draw); ``None`` for a random prior, whose :math:`w_q` is random (use ``shrink``).
@@ -111,13 +117,7 @@ class ExactResult:
 
 
 def _surrogate_notes(problem: Problem) -> list[str]:
-    notes = []
-    for name, q in problem.quantizers.items():
-        if q is not None and not q.idealized:
-            ideal = q.idealized_scheme()
-            if ideal is not None:
-                notes.append(f"{name}={q.spec} enters through its idealised surrogate {ideal.spec}")
-    return notes
+    return quantizer_notes(problem)
 
 
 def _check_supported(problem: Problem) -> None:
@@ -157,7 +157,7 @@ def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto
     and calls it; a deterministic equivalent or any other source of a measure calls it the same way. Raises
     :class:`~scalinglaw.errors.UnstableStepError` for an unstable step.
     """
-    mc = moment_coefficients(measure, problem.quantizers, problem.B)
+    mc = moment_coefficients(measure, engine_quantizers(problem), problem.B)
     rounds = None
     if problem.distributed:  # K workers, local steps, quantized communication (theory/distributed.md)
         from .rounds import distributed_coefficients
@@ -174,7 +174,8 @@ def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto
     m0 = np.stack([-sq * sh * s, np.zeros_like(s)])
     a0 = np.stack([sq * sh * sh * s, np.zeros_like(s)])
     forcing = np.array([0.0, 1.0])
-    use_spectral = method == "spectral" or (method == "auto" and _spectral_is_cheaper(problem, s.size))
+    use_spectral = method == "spectral" or (method == "auto" and _spectral_is_cheaper(problem, s.size)
+                                            and (problem.average == "last" or mc.rate_ratio >= SPECTRAL_MIN_RATE))
     if rounds is not None:
         from .rounds import round_moments
 
@@ -195,7 +196,7 @@ def measure_risk(measure: SpectralMeasure, problem: Problem, method: str = "auto
         approx = float((w * mu) @ ((sh - 1.0) ** 2 * s))
         cross = float(2.0 * (sq * mu * (sh - 1.0)) @ mom.cross[0])  # 2 <w_q - w*, E(w_out - w_q)>_H
     else:
-        approx = float((w * mu) @ ((1.0 - sh) * s))
+        approx = float(w @ ((mu - mc.cross * sh) * s))  # ||w*||_H^2 - ||w_q||_{H^(q)}^2 (chi = mu unless biased)
         cross = 0.0
     terms = {"approximation": approx, "bias": bias, "variance": variance, "cross": cross}
     terms.update(measure.excess_offset)
@@ -213,6 +214,12 @@ def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
     fz = measure.frozen
     if fz is None:
         return 0.0
+    if fz.quantized_top is not None:
+        # a real data format: E Q^2 is not proportional to lambda (subnormals), so take the exact quantized variance
+        # at the top of the remainder; noise: sum_i lambda_i gamma H E Q_i^2 E r^2 / B <= gamma delta trace E r^2 / B
+        delta = run_horizon(problem) * fz.quantized_top
+        initial = float((mc.weight * mc.mu) @ mc.target_sq) + measure.sigma2
+        return 4.0 * delta * (fz.mass + problem.gamma * fz.trace * initial / problem.B)
     ratio = float(mc.mut[-1] / mc.mu[-1])
     delta = run_horizon(problem) * fz.top * ratio
     initial = float((mc.weight * mc.mu) @ mc.target_sq) + measure.sigma2
@@ -224,6 +231,7 @@ def _require_resources(problem: Problem, compress: bool | None, method: str) -> 
     from ..costs import require_exact, require_sketches
     from ..measure import EXPLICIT_MAX, compressible
 
+    compressed = False
     if problem.M is not None:
         require_sketches(problem)
         nodes = int(problem.M)
@@ -231,10 +239,11 @@ def _require_resources(problem: Problem, compress: bool | None, method: str) -> 
                                                      or not compressible(problem.spectrum, problem.target))):
         nodes = int(problem.spectrum.d)
     else:
-        nodes = reduce_problem(problem, compress=compress, level=1)[0].size
+        fine = reduce_problem(problem, compress=compress, level=1)[0]
+        nodes, compressed = fine.size, fine.compressed
     used = "recursion" if method == "recursion" or (method == "auto" and not _spectral_is_cheaper(problem, nodes)) \
         else "spectral"
-    require_exact(problem, nodes, used)
+    require_exact(problem, nodes, used, compressed=compressed)
 
 
 def _terms_with_error(
@@ -351,29 +360,31 @@ def exact_risk_limit(problem: Problem) -> float:
     quantity here is affine in its variance to first order, so the lumped node stays exact to that order.
     """
     _check_supported(problem)
-    values = []
-    for measure in reduce_problem(problem, level=1):
-        mc = moment_coefficients(measure, problem.quantizers, problem.B)
-        if problem.distributed:
-            from .rounds import distributed_coefficients
+    return float(np.mean([measure_risk_limit(m, problem) for m in reduce_problem(problem, level=1)]))
 
-            mc, rounds = distributed_coefficients(mc, problem)
-            if rounds is not None:
-                raise UnsupportedConfigurationError(
-                    "the N -> infinity limit of local SGD or norm-relative communication is not available (the "
-                    "round map is stepped); evaluate exact_risk at a large N instead")
-        sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
-        if problem.test_inputs == "clean":
-            total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
-            weight = mu
-        else:
-            total = float((w * mu) @ ((1.0 - sh) * s))
-            weight = mut
-        if problem.schedule == "constant" and problem.average == "last":
-            check_stability(mc, problem.gamma)
-            step = StepMap.build(mc, problem.gamma)
-            z1, z2 = step.c / step.kappa, step.h / step.kappa
-            a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
-            total += float((np.sqrt(w) * weight) @ a_inf)
-        values.append(total + sum(measure.excess_offset.values()))
-    return float(np.mean(values))
+
+def measure_risk_limit(measure: SpectralMeasure, problem: Problem) -> float:
+    """:func:`exact_risk_limit` on one spectral measure (a sketch draw, or a deterministic equivalent)."""
+    mc = moment_coefficients(measure, engine_quantizers(problem), problem.B)
+    if problem.distributed:
+        from .rounds import distributed_coefficients
+
+        mc, rounds = distributed_coefficients(mc, problem)
+        if rounds is not None:
+            raise UnsupportedConfigurationError(
+                "the N -> infinity limit of local SGD or norm-relative communication is not available (the "
+                "round map is stepped); evaluate exact_risk at a large N instead")
+    sh, s, mu, mut, w = mc.shrink, mc.target_sq, mc.mu, mc.mut, mc.weight
+    if problem.test_inputs == "clean":
+        total = float((w * mu) @ ((sh - 1.0) ** 2 * s))
+        weight = mu
+    else:
+        total = float(w @ ((mu - mc.cross * sh) * s))
+        weight = mut
+    if problem.schedule == "constant" and problem.average == "last":
+        check_stability(mc, problem.gamma)
+        step = StepMap.build(mc, problem.gamma)
+        z1, z2 = step.c / step.kappa, step.h / step.kappa
+        a_inf = z1 + step.beta * z2 * (step.h @ z1) / (1.0 - step.beta * (step.h @ z2))
+        total += float((np.sqrt(w) * weight) @ a_inf)
+    return total + sum(measure.excess_offset.values())

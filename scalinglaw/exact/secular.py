@@ -18,6 +18,7 @@ Deflation handles components with negligible weight and (nearly) equal poles, as
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from scipy.linalg import lapack
@@ -56,7 +57,7 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray, thre
     modes are raised to powers :math:`n\sim10^{28}`, so they need *relative* accuracy, which the absolute test
     (relative to :math:`\max\kappa`) does not give; and ``dlasd4`` fails to converge on a root that sits within
     rounding of its pole. So the smallest ratios :math:`z_i^2/\kappa_i` are deflated while their sum stays
-    below ``threshold`` (:math:`\epsilon_{\rm mach}/8`, raised only if ``dlasd4`` fails).
+    below ``threshold`` (:math:`\epsilon_{\rm mach}/8`).
     """
     live = np.nonzero(~deflated)[0]
     if not live.size or not np.all(kap[live] > 0):
@@ -72,12 +73,40 @@ def _deflate_relative(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray, thre
     return z, deflated
 
 
-class _RootFailure(Exception):
-    """``dlasd4`` did not converge for a root."""
+def _bisect_root(j: int, d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    r"""Root ``j`` of :math:`1+\sum_iw_i^2/(d_i^2-\sigma^2)=0` by bisection, where ``dlasd4`` does not converge
+    (enormous dynamic ranges of :math:`w`); same outputs (``d - sigma``, ``sigma``, ``d + sigma``).
 
+    The unknown is the offset :math:`\tau` of :math:`\sigma^2` from the nearer pole, with the pole differences
+    formed as :math:`(d_i-d_o)(d_i+d_o)`, so the root keeps full relative accuracy however close it is to its pole;
+    the bisection is geometric while the bracket spans orders of magnitude.
+    """
+    m = d.size
+    w2 = w * w
+    last = j == m - 1
+    gap = float(w2.sum()) if last else float((d[j + 1] - d[j]) * (d[j + 1] + d[j]))
 
-#: The largest relative deflation threshold tried when ``dlasd4`` fails (eigenvalue error at most this, relative).
-MAX_RELATIVE_DEFLATION = 1e-10
+    def g(o: int, tau: float) -> float:
+        return 1.0 + float(np.sum(w2 / ((d - d[o]) * (d + d[o]) - tau)))
+
+    # the root is right of pole j (g rises from -inf there) and, unless last, left of pole j + 1
+    o = j if last or g(j, 0.5 * gap) > 0 else j + 1
+    sign = 1.0 if o == j else -1.0
+    # bracket in |tau| between tiny and half the gap
+    a_, b_ = 0.5 * gap * 2.0**-1000, 0.5 * gap
+    for _ in range(2000):
+        mid = math.sqrt(a_ * b_) if b_ > 4.0 * a_ else 0.5 * (a_ + b_)
+        if mid <= a_ or mid >= b_:
+            break
+        if (g(o, sign * mid) > 0) == (o == j):
+            b_ = mid
+        else:
+            a_ = mid
+    tau = sign * 0.5 * (a_ + b_)
+    delta2 = (d - d[o]) * (d + d[o]) - tau  # d_i^2 - sigma^2
+    sigma = math.sqrt(d[o] * d[o] + tau)
+    work = d + sigma
+    return delta2 / work, sigma, work
 
 
 def _solve(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +135,7 @@ def _solve(kap: np.ndarray, z: np.ndarray, deflated: np.ndarray) -> tuple[np.nda
         for j in range(m):
             delta, sigma, work, info = lapack.dlasd4(j, d, w, 1.0)
             if info != 0:
-                raise _RootFailure(f"dlasd4 failed for root {j} (info={info})")
+                delta, sigma, work = _bisect_root(j, d, w)
             diff[:, j] = delta * work
             sig2[j] = sigma * sigma
         kj = 1.0 / sig2
@@ -148,20 +177,10 @@ def eig_diag_minus_rank_one(kappa: np.ndarray, beta: float, h: np.ndarray) -> tu
     order = np.argsort(kappa)
     kap = kappa[order]
     z0 = np.sqrt(max(beta, 0.0)) * h[order]
-    # dlasd4 can fail on a root within rounding of its pole; deflating a little more (relative to each pole) is then
-    # harmless for the rates that matter, and the threshold grows only as far as needed
-    threshold = np.finfo(float).eps / 8
-    while True:
-        z, deflated = _deflate_relative(kap, z0, z0 == 0.0, threshold)
-        z, deflated_pairs, rotations = _deflate(kap, z)
-        deflated |= deflated_pairs
-        try:
-            k, V = _solve(kap, z, deflated)
-            break
-        except _RootFailure as exc:
-            if threshold >= MAX_RELATIVE_DEFLATION:
-                raise np.linalg.LinAlgError(str(exc)) from None
-            threshold *= 64.0
+    z, deflated = _deflate_relative(kap, z0, z0 == 0.0, np.finfo(float).eps / 8)
+    z, deflated_pairs, rotations = _deflate(kap, z)
+    deflated |= deflated_pairs
+    k, V = _solve(kap, z, deflated)
     # undo the rotations (in reverse) and the sort
     for a, b, cth, sth in reversed(rotations):
         va, vb = V[a].copy(), V[b].copy()

@@ -20,6 +20,12 @@ sums close through :class:`~scalinglaw.laws.special.PowerHead` / :class:`~scalin
 :math:`k^*`. Every "≲" term carries a calibration constant ``c_<term>`` fitted against the exact engine
 (:mod:`scalinglaw.laws.calibration`; constant set ``calibrated``); the ``unit`` (or Zou's ``paper``) set has them
 at 1.
+
+The quantizers of these laws are the idealised schemes (their epsilons); the calibration makes the laws bound the
+exact risk *of the idealised schemes*. A real format enters only through its surrogate epsilon
+(``Quantizer.idealized_scheme``) and no format has been checked against its law: the result is then not a verified
+bound (FP4 E2M1 data on the 2510.18259 set-up: exact 0.147, law 0.0998), and
+:func:`scalinglaw.predict.closed_form_risk` labels it so (``verified_bound=False``) [derived].
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ A :class:`SimPlan` holds the problem, the per-step step sizes, the averaging win
 :class:`GroupPlan` per sketch draw (one group for plain regression): the feature maps of the sketch and the
 quadratic form that turns an output iterate into its excess risk. Nothing here uses the moment formulas of
 :mod:`scalinglaw.dynamics`; only the stability check (:func:`check_stable`) goes through it, so that an
-unstable step size is refused with the same message as the exact engine.
+unstable step size is refused with the same message as the exact engine. On quantized test inputs the risk of an
+iterate needs :math:`\mathrm{diag}\,\mathbb E[Q_d(x)^2]` and :math:`\mathbb E[Q_d(x)x]`: exact for the idealised
+schemes and for fixed-grid formats (:func:`~scalinglaw.quantize.moments.grid_moments`, itself tested against
+Monte Carlo of ``quantize``), estimated from seeded samples otherwise (absmax scaling).
 
 Risk of an iterate [derived]. With test input :math:`x\sim\mathcal N(0,H)` and label
 :math:`y=\langle x,w^*\rangle+\xi`:
@@ -29,7 +32,8 @@ import numpy as np
 from ..dynamics import check_stability, max_stable_step, moment_coefficients
 from ..problem import Problem
 from ..quantize import Additive, Multiplicative, MultiplicativeCoord, Quantizer
-from ..reduction import draw_sketch, reduce_problem
+from ..quantize.moments import fixed_grid, grid_moments
+from ..reduction import draw_sketch, engine_quantizers, exact_data_format, reduce_problem
 
 __all__ = ["HQ_SAMPLES", "GroupPlan", "SimPlan", "build_plan", "check_stable", "default_block_steps"]
 
@@ -169,19 +173,23 @@ def _measured_data_surrogate(q: Quantizer, mu: np.ndarray) -> Quantizer:
 def check_stable(problem: Problem) -> float:
     """Refuse an unstable step size (:class:`~scalinglaw.errors.UnstableStepError`, stating the largest).
 
-    The check runs :func:`scalinglaw.dynamics.check_stability` on each diagonal reduction of ``problem``.
-    Real formats enter through ``q.idealized_scheme()``. A data format without one (INT with absmax scaling)
-    enters as additive noise of its measured per-coordinate error (:func:`_measured_data_surrogate`); such formats
-    on the other targets count as full precision for this check only. Raw-basis data noise is checked as if in
-    the eigenbasis. Distributed runs check the round map (:class:`~scalinglaw.communication.RoundMap`), with
-    QSGD and absmax INT messages through their norm-relative variance bounds.
+    The check runs :func:`scalinglaw.dynamics.check_stability` on each diagonal reduction of ``problem``, with
+    the quantizers as the exact engine takes them: a data format with a fixed grid (INT with ``range=R``, FP
+    without absmax scaling) through its exact per-coordinate moments, other real formats through
+    ``q.idealized_scheme()``. A data format without one (INT with absmax scaling) enters as additive noise of its
+    measured per-coordinate error (:func:`_measured_data_surrogate`); such formats on the other targets count as
+    full precision for this check only. Raw-basis data noise is checked as if in the eigenbasis. Distributed runs
+    check the round map (:class:`~scalinglaw.communication.RoundMap`), with QSGD and absmax INT messages through
+    their norm-relative variance bounds.
 
     Returns
     -------
     float
         The largest stable step size (the smallest over the sketch draws).
     """
-    quants = {k: _stability_surrogate(q) for k, q in problem.quantizers.items()}
+    quants = {k: _stability_surrogate(q) for k, q in engine_quantizers(problem).items()}
+    if exact_data_format(problem) is not None:
+        quants["data"] = problem.quantizers["data"]  # exact moments (scalinglaw.dynamics.data_moments)
     gmax = math.inf
     data = problem.quantizers.get("data")
     for dp in reduce_problem(problem):
@@ -246,6 +254,11 @@ def _plain_test_form(
         return lam + q.eps, ones
     if isinstance(q, Multiplicative | MultiplicativeCoord):
         return (1.0 + q.eps) * lam, ones
+    if fixed_grid(q) is not None:
+        gm = grid_moments(q, lam)
+        notes.append(f"quantized test inputs with data={q.spec}: diag E[Q_d(x)^2] and E[Q_d(x) x] exact (fixed grid; "
+                     "off-diagonal terms vanish: independent symmetric coordinates)")
+        return gm.second, gm.cross / lam
     sd = np.sqrt(lam)
     e2, eu = _error_moments(q, lambda r, k: r.standard_normal((k, lam.size)) * sd, lam.size, rng)
     notes.append(
@@ -275,6 +288,11 @@ def _sketch_test_form(
             return (1.0 + q.eps) * np.diag(mu), ones
         diag_hs = (S * S) @ lam
         return np.diag(mu) + q.eps * (V.T * diag_hs) @ V, ones
+    if not raw and fixed_grid(q) is not None:
+        gm = grid_moments(q, mu)
+        notes.append(f"quantized test inputs with data={q.spec}: diag E[Q_d(z)^2] and E[Q_d(z) z] in the sketch "
+                     "eigenbasis exact (fixed grid)")
+        return np.diag(gm.second), gm.cross / mu
     if not raw:
         sd = np.sqrt(mu)
         e2, eu = _error_moments(q, lambda r, k: r.standard_normal((k, M)) * sd, M, rng)

@@ -27,6 +27,10 @@ Criterion (stated before the run; normal range :math:`\sigma_i\ge4\times` smalle
   :math:`4^{-m}/4` (upper 95% limit).
 * C8.6 ``fp4_e2m1``'s Monte Carlo SGD risk exceeds the exact risk of its multiplicative surrogate (bound
   :math:`\epsilon`) by more than 3 SE (the idealised multiplicative model misses its additive subnormal error).
+* C8.7 (added with the exact treatment of fixed-grid formats, issue 11) every fixed-grid format's Monte Carlo SGD
+  risk (here ``fp8_e4m3`` and ``fp4_e2m1``; the INT formats use absmax scaling, which has no exact treatment) lies
+  within the Bonferroni threshold (family-wise 1%, at least 3 SE) of the exact engine with the format itself
+  (per-coordinate moments of its grid, ``theory/exact-risk.md`` §2).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import numpy as np
 from ..exact import exact_risk
 from ..problem import make_problem
 from ..quantize import Additive, parse_quantizer
+from ..quantize.moments import fixed_grid
 from .base import BaseExperiment, Check, Context
 from .mc import as_estimates, feature_moments, grid_error_moment
 from .stats import bonferroni_z, interval_hits, power_fit, z_score
@@ -79,13 +84,14 @@ class RealFormatsExperiment(BaseExperiment):
         "Bonferroni threshold (family-wise 1%, >= 3 SE) of the grid prediction. C8.4 int8 and int4 (absmax), "
         "coordinates i >= 8: slope 95% CI inside [-0.5, 0.5]. C8.5 fp8_e4m3 measured relative eps (normal range) "
         "below the bound 4^-m/4 (upper 95% limit). C8.6 fp4_e2m1 MC SGD risk above the exact risk of its "
-        "multiplicative surrogate (bound eps) by > 3 SE."
+        "multiplicative surrogate (bound eps) by > 3 SE. C8.7 every fixed-grid format (fp8_e4m3, fp4_e2m1): MC SGD "
+        "risk within the Bonferroni threshold (family-wise 1%, >= 3 SE) of the exact engine with the format itself."
     )
     caption = ("Left: error variance E[(Q(x)_i - x_i)^2] against the coordinate's scale sigma_i (log-log; points: "
                "Monte Carlo, ±1 SE; dashed: exact grid prediction; vertical lines: smallest normal of each FP format). "
                "Middle: relative error E[e_i^2]/sigma_i^2 with the idealised epsilons (bound: solid, mean: dotted). "
-               "Right: SGD excess risk with the real format (Monte Carlo, ±1 SE) and the exact engine with the "
-               "idealised surrogate.")
+               "Right: SGD excess risk with the real format (Monte Carlo, ±1 SE), the exact engine with the "
+               "idealised surrogate, and the exact engine with the format itself (fixed grids).")
     Config = Config
 
     def compute(self, cfg: Config, ctx: Context) -> tuple[list[Check], str, str, dict[str, Any]]:
@@ -169,9 +175,14 @@ class RealFormatsExperiment(BaseExperiment):
                                       cfg.seed))
         risk: dict[str, Any] = {"full precision": {"mc": sims[0].to_dict(),
                                                    "exact": exact_risk(make_problem(**base)).excess_risk}}
+        zs_exact: dict[str, float] = {}
         for spec, est in zip(cfg.formats, sims[1:], strict=True):
             q = parse_quantizer(spec)
             ent = {"mc": est.to_dict()}
+            if fixed_grid(q) is not None:
+                ex = exact_risk(make_problem(**base, data=q)).excess_risk
+                ent["exact_format"] = {"exact": ex, "z": z_score(est.mean, ex, est.se)}
+                zs_exact[spec] = ent["exact_format"]["z"]
             for stat in ("bound", "mean"):
                 if q.kind == "fp":
                     sur = q.idealized_scheme(stat)
@@ -183,6 +194,8 @@ class RealFormatsExperiment(BaseExperiment):
         data["risk"] = risk
         z86 = risk["fp4_e2m1"]["surrogate_bound"]["z"] if "fp4_e2m1" in risk else math.nan
         c86 = bool(z86 > 3)
+        z87 = bonferroni_z(max(len(zs_exact), 1))
+        c87 = bool(zs_exact) and all(abs(z) < z87 for z in zs_exact.values())
         checks = [
             Check("C8.1", "FP8 E4M3 is multiplicative in its normal range (slope 2)", checks_ok["C8.1"],
                   "; ".join(details["C8.1"])),
@@ -197,6 +210,8 @@ class RealFormatsExperiment(BaseExperiment):
             Check("C8.6", "FP4's risk exceeds its multiplicative surrogate's (> 3 SE)", c86,
                   "; ".join(f"{s}: z vs bound surrogate {risk[s]['surrogate_bound']['z']:.1f}, vs mean "
                             f"{risk[s]['surrogate_mean']['z']:.1f}" for s in cfg.formats)),
+            Check("C8.7", "fixed-grid formats: MC risk matches the exact engine with the format itself", c87,
+                  "; ".join(f"{s}: z = {z:.2f}" for s, z in zs_exact.items()) + f" (threshold {z87:.2f})"),
         ]
         f8 = data["formats"].get("fp8_e4m3", {})
         prediction = (f"FP8: relative eps {f8.get('epsilon_mean', math.nan):.2e} (mean model), bound "
@@ -204,7 +219,8 @@ class RealFormatsExperiment(BaseExperiment):
                       f"; FP4 subnormal from i = {data['formats'].get('fp4_e2m1', {}).get('first_subnormal_index')}")
         em = f8.get("epsilon_measured_normal", {"mean": math.nan})
         measurement = (f"FP8 measured eps {em['mean']:.2e}; FP4 risk vs multiplicative surrogate {z86:.0f} SE; "
-                       + ", ".join(f"{s} z(bound) {risk[s]['surrogate_bound']['z']:.1f}" for s in cfg.formats))
+                       + ", ".join(f"{s} z(bound) {risk[s]['surrogate_bound']['z']:.1f}" for s in cfg.formats)
+                       + "; exact with the format: " + ", ".join(f"{s} z {z:.2f}" for s, z in zs_exact.items()))
         return checks, prediction, measurement, data
 
     def figure_size(self) -> tuple[float, float]:
@@ -243,6 +259,8 @@ class RealFormatsExperiment(BaseExperiment):
         sm = [d["risk"][n].get("surrogate_mean", {}).get("exact", d["risk"][n].get("exact")) for n in names]
         ax3.plot(xs, sb, "v", color="C3", label="exact engine, surrogate (bound eps)")
         ax3.plot(xs, sm, "^", color="C0", label="exact engine, surrogate (mean eps)")
+        ef = [d["risk"][n].get("exact_format", {}).get("exact", math.nan) for n in names]
+        ax3.plot(xs, ef, "o", mfc="none", color="C2", label="exact engine, the format itself")
         ax3.set_xticks(xs, names, rotation=20, fontsize=7)
         finish(ax3, xlabel="data format", ylabel="SGD excess risk", logy=True,
                title=f"N = {record['config']['N']}, gamma = {record['config']['gamma']:g}")

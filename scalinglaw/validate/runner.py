@@ -19,17 +19,20 @@ from .claim4_paper import PaperExperiment
 from .claim5_sketch import SketchExperiment
 from .claim6_effective import EffectiveSizeExperiment
 from .claim7_kumar import KumarExperiment
+from .de_sketch import DeterministicEquivalentExperiment
 from .distributed_comm import DistributedExperiment
 from .plotting import require_matplotlib
 from .real_formats import RealFormatsExperiment
 
 __all__ = ["EXPERIMENTS", "experiment_names", "fresh_folder", "get_experiment", "run_experiments", "write_report"]
 
-#: Every experiment, in report order: SPEC §8 claims 1-7, the real-format experiment, distributed SGD.
+#: Every experiment, in report order: SPEC §8 claims 1-7, the real-format experiment, distributed SGD, the
+#: sketch's deterministic equivalent.
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (SpectrumExperiment(), BatchExperiment(), DimensionExperiment(), PaperExperiment(), SketchExperiment(),
-              EffectiveSizeExperiment(), KumarExperiment(), RealFormatsExperiment(), DistributedExperiment())
+              EffectiveSizeExperiment(), KumarExperiment(), RealFormatsExperiment(), DistributedExperiment(),
+              DeterministicEquivalentExperiment())
 }
 
 
