@@ -174,6 +174,14 @@ def help_time(*, repeat: int = 3) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+#: Peak resident set (KB) of the running interpreter, as a statement binding ``kb``. Linux: the address space's
+#: high-water mark (VmHWM), which starts afresh at exec; ``ru_maxrss`` does not (Linux carries the parent's peak
+#: across fork and exec, so a benchmark run after a large one would report the parent's memory).
+_PEAK_KB = ("\nimport resource\ntry:\n    kb = next(int(l.split()[1]) for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM:'))\nexcept (OSError, StopIteration):\n    kb = resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss\n")
+
+
 def de_predict_time(M: float, *, N: float = 1e9, repeat: int = 1) -> dict[str, Any]:
     """Wall-clock seconds and peak memory (MB, the process's max resident set) of
     ``scalinglaw predict --method de --M M --d inf --N N --json`` in a fresh interpreter (imports included)."""
@@ -181,8 +189,8 @@ def de_predict_time(M: float, *, N: float = 1e9, repeat: int = 1) -> dict[str, A
     import subprocess
     import sys
 
-    code = ("import resource, sys; from scalinglaw.cli import main; c = main(sys.argv[1:]); "
-            "sys.stderr.write('\\nMAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(c)")
+    code = (f"import sys; from scalinglaw.cli import main; c = main(sys.argv[1:]){_PEAK_KB}"
+            "sys.stderr.write('\\nMAXRSS %d\\n' % kb); sys.exit(c)")
     argv = [sys.executable, "-c", code, "predict", "--method", "de", "--M", f"{M:g}", "--d", "inf", "--N", f"{N:g}",
             "--json"]
     best, rss, out = math.inf, 0.0, ""
@@ -248,12 +256,34 @@ def exact_scale_grid(ds: Any = GRID_D, Ns: Any = GRID_N, *, repeat: int = 1) -> 
                     if d == "inf" and data.startswith("additive"):
                         continue  # tr H^(q) = d eps is infinite: refused by the problem
                     p = _grid_problem(d, N, schedule, data)
+                    _reset_peak()
                     seconds, res = _best(lambda p=p: exact_risk(p), repeat)
                     cases.append({"d": str(d), "N": N, "schedule": schedule, "average": p.average, "data": data,
-                                  "seconds": seconds, "excess_risk": res.excess_risk,
+                                  "seconds": seconds, "peak_mb": _peak_mb(), "excess_risk": res.excess_risk,
                                   "numerical_error": res.error})
     worst = max(cases, key=lambda c: c["seconds"])
-    return {"cases": cases, "max_seconds": worst["seconds"], "slowest": worst}
+    peaks = [c["peak_mb"] for c in cases if c["peak_mb"] is not None]
+    return {"cases": cases, "max_seconds": worst["seconds"], "slowest": worst,
+            "max_peak_mb": max(peaks) if peaks else None}
+
+
+def _reset_peak() -> None:
+    """Reset this process's resident-set high-water mark (Linux ``clear_refs``; elsewhere a no-op)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float | None:
+    """This process's resident-set high-water mark since :func:`_reset_peak` (MB; imports included), or ``None``
+    where the platform does not report it."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024.0
+    except (OSError, StopIteration):
+        return None
 
 
 def exact_d_ratio(d_small: int = 10**3, d_large: int = 10**7, N: int = 10**9, *, repeat: int = 3) -> dict[str, Any]:
@@ -275,8 +305,8 @@ def exact_peak_memory(d: Any = "inf", N: float = 1e20) -> dict[str, Any]:
     import subprocess
     import sys
 
-    code = ("import resource, sys; from scalinglaw.bench import _grid_problem; from scalinglaw.exact import "
-            "exact_risk; {call}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    code = ("from scalinglaw.bench import _grid_problem; from scalinglaw.exact import exact_risk; {call}"
+            + _PEAK_KB + "print(kb / 1024)")
     call = f"exact_risk(_grid_problem({d!r}, {N!r}, 'geometric', 'multiplicative:0.01'))"
     peak = float(subprocess.run([sys.executable, "-c", code.format(call=call)], check=True, capture_output=True,
                                 text=True).stdout.split()[-1])
@@ -290,7 +320,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
 
     Top-level keys ``exact_n_ratio``, ``exact_d_ratio``, ``sim_over_rng`` and ``compiled_over_numpy`` are the
     headline ratios, ``exact_peak_mb`` the exact engine's peak memory at d = inf, N = 1e20,
-    ``exact_grid_max_seconds`` the slowest case of the issue-11 scale grid, and
+    ``exact_grid_max_seconds`` and ``exact_grid_max_peak_mb`` the slowest case and the largest peak memory of the
+    issue-11 scale grid (each case from a reset high-water mark, imports included), and
     ``frontier_uncertainty_seconds`` the slowest closed-form law's 100-budget frontier with 1000 bootstrap draws
     (target < 1 s); the other entries hold the measurements behind them.
     ``de_M1e4_seconds``, ``de_M1e4_max_rss_mb`` and ``de_M1e6_seconds`` time ``predict --method de --d inf
@@ -326,6 +357,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "exact_d_ratio": dratio["ratio"],
         "exact_peak_mb": peak["peak_mb"],
         "exact_grid_max_seconds": grid["max_seconds"],
+        "exact_grid_max_peak_mb": grid["max_peak_mb"],
         "sim_over_rng": sim["ratio"],
         "compiled_over_numpy": comp["ratio"],
         "exact": nratio,
