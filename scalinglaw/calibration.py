@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import progress as progress_bar
-from .design import DESIGN_LAWS, FINITE_DOMAIN, DesignPoint, Domain, design, problem_of, step_size
+from .design import DESIGN_LAWS, DOMAIN, DesignPoint, Domain, design, problem_of, step_size
 from .exact import exact_risk
 from .laws.registry import law_class
 from .predict import law_for_problem
@@ -59,8 +59,9 @@ __all__ = [
 ]
 
 CALIBRATED_LAWS = DESIGN_LAWS
-#: points per law in each design (powers of 2)
-SIZES = {"calibration": 512, "test": 256}
+#: points per law in each design (powers of 2); the sketched laws' problems cost about ten times more (geometric
+#: decay has log2 N phases, and sketches), so their calibration design is smaller
+SIZES = {law: {"calibration": 256 if law.startswith("sketched") else 512, "test": 256} for law in DESIGN_LAWS}
 #: margin m of the fit: closed >= (1 + m) exact on every calibration problem
 MARGIN = 0.15
 #: terms whose constant never goes below 1 (the signal left to learn, or that the model cannot represent)
@@ -69,7 +70,8 @@ SIGNAL_TERMS = ("bias", "approximation", "additive_error")
 
 @dataclass(frozen=True)
 class Record:
-    """One evaluated design point: the problem, its step, and the exact engine's terms."""
+    """One evaluated design point: the problem, its step, and the reference's terms (the exact engine, or the
+    deterministic equivalent for large sketches: ``point.reference``) with their estimated numerical error."""
 
     point: DesignPoint
     gamma: float
@@ -77,6 +79,7 @@ class Record:
     exact_limit: float
     exact: dict[str, float]
     exact_total: float
+    error: float = 0.0
 
     @property
     def law(self) -> str:
@@ -84,26 +87,34 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.point.to_dict(), "gamma": self.gamma, "law_limit": self.law_limit,
-                "exact_limit": self.exact_limit, "exact": dict(self.exact), "exact_total": self.exact_total}
+                "exact_limit": self.exact_limit, "exact": dict(self.exact), "exact_total": self.exact_total,
+                "reference": self.point.reference, "error": self.error}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
         return cls(point=DesignPoint.from_dict(d), gamma=float(d["gamma"]), law_limit=float(d["law_limit"]),
                    exact_limit=float(d["exact_limit"]), exact={k: float(v) for k, v in d["exact"].items()},
-                   exact_total=float(d["exact_total"]))
+                   exact_total=float(d["exact_total"]), error=float(d.get("error", 0.0)))
 
     def problem(self) -> Any:
         return problem_of(self.point, self.gamma)
 
 
 def evaluate_point(point: DesignPoint) -> Record:
-    """Step size and exact terms of one design point (the expensive part; picklable for executors)."""
+    """Step size and reference terms of one design point (the expensive part; picklable for executors): the exact
+    engine, or the deterministic equivalent where ``point.reference`` is ``"de"``."""
     gamma, law_limit, exact_limit = step_size(point)
     p = problem_of(point, gamma)
     method = "spectral" if p.steps > 256 else "recursion"
-    ex = exact_risk(p, method=method)
+    if point.reference == "de":
+        from .deterministic import deterministic_risk
+
+        ex = deterministic_risk(p, method=method)
+    else:
+        ex = exact_risk(p, method=method)
     return Record(point=point, gamma=gamma, law_limit=law_limit, exact_limit=exact_limit,
-                  exact={k: float(v) for k, v in ex.terms.items()}, exact_total=float(ex.excess_risk))
+                  exact={k: float(v) for k, v in ex.terms.items()}, exact_total=float(ex.excess_risk),
+                  error=float(ex.error))
 
 
 def evaluate_design(points: Sequence[DesignPoint], *, executor: cf.Executor | None = None,
@@ -121,6 +132,13 @@ def closed_terms(record: Record, constants: Any = "unit") -> dict[str, float]:
     return {k: float(v) for k, v in law.breakdown(**inputs).items()}
 
 
+def _closed_all(records: Sequence[Record], executor: cf.Executor | None) -> list[dict[str, float]]:
+    """:func:`closed_terms` (unit constants) of every record, on ``executor`` if given."""
+    if executor is None:
+        return [closed_terms(r) for r in records]
+    return list(executor.map(closed_terms, records, chunksize=16))
+
+
 # ------------------------------------------------------------------------------------------------- regions
 def regions(record: Record) -> list[str]:
     """Labels of the regions of the domain ``record`` lies in (rows of the tightness table)."""
@@ -135,7 +153,10 @@ def regions(record: Record) -> list[str]:
     else:
         out.append("plain regression (M = d)" if "M" not in kw else "sketch M < d")
         if "M" in kw:
-            out.append("M <= 8" if kw["M"] <= 8 else ("M >= 64" if kw["M"] >= 64 else "8 < M < 64"))
+            M = kw["M"]
+            out.append("M < 64" if M < 64 else ("M >= 1024" if M >= 1024 else "64 <= M < 1024"))
+            out.append("reference: deterministic equivalent" if record.point.reference == "de"
+                       else "reference: sketch draws")
         horizon = record.gamma * kw["N"] / math.log2(kw["N"]) / kw["B"]
     if law != "sgd":
         out.append("B = 1" if kw["B"] == 1 else "B > 1")
@@ -148,7 +169,9 @@ def regions(record: Record) -> list[str]:
     if kw["sigma2"] < 0.01:
         out.append("sigma2 < 0.01")
     d = kw["d"]
-    out.append("d = inf" if d == "inf" else ("d <= 64" if d <= 64 else ("d > 512" if d > 512 else "64 < d <= 512")))
+    out.append("d = inf" if d == "inf" else ("d <= 64" if d <= 64 else ("d > 4096" if d > 4096 else "64 < d <= 4096")))
+    n = kw["N"]
+    out.append("N <= 1e4" if n <= 1e4 else ("N > 1e8" if n > 1e8 else "1e4 < N <= 1e8"))
     if law.endswith("quantized"):
         data = kw.get("data")
         out.append("data full precision" if data is None else f"data {data.split(':')[0]}")
@@ -216,14 +239,23 @@ def _ratios(law: str, consts: dict[str, float], records: Sequence[Record],
             closed: Sequence[dict[str, float]]) -> np.ndarray:
     names, C = _terms_matrix(law, list(closed))
     c = np.array([consts.get(f"c_{t}", 1.0) for t in names])
-    return (C @ c) / np.array([r.exact_total for r in records])
+    with np.errstate(divide="ignore"):  # an exact risk that underflows to 0 (sigma2 = 0, all learned): ratio inf
+        return (C @ c) / np.array([r.exact_total for r in records])
 
 
-def tightness(ratios: np.ndarray) -> dict[str, float]:
-    """n, min, median, 90th percentile, max and fraction bounded (ratio >= 1) of closed/exact."""
+def tightness(ratios: np.ndarray) -> dict[str, Any]:
+    """n, min, median, 90th percentile, max and fraction bounded (ratio >= 1) of closed/exact.
+
+    An exact risk that underflows to 0 (no label noise, every direction learned exponentially) has no finite
+    ratio: it counts as bounded (the closed form is positive) but not in the quantiles; ``exact_zero`` counts
+    such problems."""
     r = np.asarray(ratios, dtype=float)
-    return {"n": int(r.size), "min": float(r.min()), "median": float(np.median(r)),
-            "p90": float(np.quantile(r, 0.9)), "max": float(r.max()), "fraction_bounded": float(np.mean(r >= 1.0))}
+    finite = r[np.isfinite(r)]
+    if not finite.size:
+        return {"n": int(r.size), "exact_zero": int(r.size), "fraction_bounded": 1.0}
+    return {"n": int(r.size), "min": float(finite.min()), "median": float(np.median(finite)),
+            "p90": float(np.quantile(finite, 0.9)), "max": float(finite.max()),
+            "fraction_bounded": float(np.mean(r >= 1.0)), "exact_zero": int(r.size - finite.size)}
 
 
 def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dict[str, float]]:
@@ -237,7 +269,7 @@ def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dic
 
 # ------------------------------------------------------------------------------------------------- driver
 def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | None = None,
-              domain: Domain = FINITE_DOMAIN, executor: cf.Executor | None = None,
+              domain: Domain = DOMAIN, executor: cf.Executor | None = None,
               records: dict[str, dict[str, list[Record]]] | None = None,
               progress: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
     """Fit every law's constants on its calibration design and measure tightness on its test design.
@@ -247,9 +279,10 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
     laws : iterable of str
         Laws to calibrate (default: all four regression laws).
     sizes : dict, optional
-        Points per law in the ``calibration`` and ``test`` designs (default :data:`SIZES`).
+        Points in the ``calibration`` and ``test`` designs, for every law (``{"calibration": n, "test": m}``) or
+        per law (``{law: {...}}``; default :data:`SIZES`).
     domain : Domain
-        The domain the designs fill (default: finite ``d``).
+        The domain the designs fill (default: the laws' documented domain, :data:`~scalinglaw.design.DOMAIN`).
     executor : concurrent.futures.Executor, optional
         Runs the exact engine over the design points.
     records : dict, optional
@@ -262,7 +295,7 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
     """
     from .laws.constants import ConstantSet
 
-    sizes = dict(SIZES if sizes is None else sizes)
+    sizes = SIZES if sizes is None else sizes
     result: dict[str, Any] = {}
     all_records: dict[str, dict[str, list[Record]]] = {}
     for name in laws:
@@ -271,10 +304,11 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
             if records is not None and name in records and which in records[name]:
                 recs[which] = records[name][which]
             else:
-                recs[which] = evaluate_design(design(name, which, sizes[which], domain), executor=executor,
+                size = sizes[which] if which in sizes else sizes[name][which]
+                recs[which] = evaluate_design(design(name, which, size, domain), executor=executor,
                                               progress=progress, desc=f"{which} design of {name}")
         all_records[name] = recs
-        closed = {w: [closed_terms(r) for r in recs[w]] for w in recs}
+        closed = {w: _closed_all(recs[w], executor) for w in recs}
         consts = fit_constants(name, recs["calibration"], closed["calibration"])
         ratios = {w: _ratios(name, consts, recs[w], closed[w]) for w in recs}
         cs = ConstantSet(
