@@ -51,6 +51,7 @@ __all__ = [
     "Record",
     "calibrate",
     "closed_terms",
+    "design_summary",
     "evaluate_design",
     "evaluate_point",
     "fit_constants",
@@ -185,6 +186,34 @@ def regions(record: Record) -> list[str]:
     return out
 
 
+def design_summary(records: Sequence[Record]) -> dict[str, Any]:
+    """What an evaluated design covers (the designs table of ``theory/calibration.md``)."""
+    kws = [r.point.kwargs for r in records]
+    finite = [k["d"] for k in kws if k["d"] != "inf"]
+    sketches = [k["M"] for k in kws if "M" in k]
+    eps = [float(v.split(":")[1]) for k in kws for t, v in k.items() if t in ("data", "labels", "params", "acts",
+                                                                             "grads")]
+    fracs = [r.point.step_fraction for r in records]
+    rel_err = [r.error / r.exact_total for r in records if r.exact_total > 0]
+    out: dict[str, Any] = {
+        "n": len(records),
+        "d_inf": sum(k["d"] == "inf" for k in kws),
+        "d_finite_range": [min(finite), max(finite)] if finite else None,
+        "N_range": [min(k["N"] for k in kws), max(k["N"] for k in kws)],
+        "B_max": max(k["B"] for k in kws),
+        "step_fraction_range": [min(fracs), max(fracs)],
+        "sketches": len(sketches),
+        "M_range": [min(sketches), max(sketches)] if sketches else None,
+        "reference_de": sum(r.point.reference == "de" for r in records),
+        "averages": sorted({k["average"] for k in kws}),
+        "max_relative_numerical_error": max(rel_err) if rel_err else 0.0,
+    }
+    if eps:
+        out["eps_max"] = max(eps)
+        out["test_inputs"] = sorted({k["test_inputs"] for k in kws})
+    return out
+
+
 # ------------------------------------------------------------------------------------------------- fit
 def _terms_matrix(law: str, closed: list[dict[str, float]]) -> tuple[list[str], np.ndarray]:
     names = list(law_class(law).calibrated_terms)
@@ -215,15 +244,21 @@ def fit_constants(law: str, records: Sequence[Record], closed: Sequence[dict[str
 
     names, C = _terms_matrix(law, list(closed))
     E = np.array([r.exact_total for r in records])
-    keep = E > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scale = C / E[:, None]  # per-problem ratios at c = 1
+    # an exact risk that underflows to 0 bounds nothing; a closed term that overflows bounds everything
+    keep = (E > 0) & np.all(np.isfinite(scale), axis=1)
     weights = _region_weights([r for r, k in zip(records, keep, strict=True) if k])
-    C, E = C[keep], E[keep]
-    scale = C / E[:, None]  # per-problem ratios at c = 1
+    scale = scale[keep]
+    # each constraint scale_p . c >= 1 + m divided by its largest coefficient (same feasible set, better conditioned)
+    norm = np.maximum(scale.max(axis=1), 1e-300)
+    rows, rhs = scale / norm[:, None], (1.0 + margin) / norm
     lower = [1.0 if t in SIGNAL_TERMS else 0.0 for t in names]
     c = np.maximum(np.ones(len(names)), lower)
     for _ in range(iterations):
         previous = np.maximum(scale @ c, 1e-300)
-        res = linprog(c=(weights / previous) @ scale, A_ub=-scale, b_ub=-(1.0 + margin) * np.ones(len(E)),
+        objective = (weights / previous) @ scale
+        res = linprog(c=objective / objective.max(), A_ub=-rows, b_ub=-rhs,
                       bounds=list(zip(lower, [None] * len(names), strict=True)), method="highs")
         if not res.success:
             raise RuntimeError(f"{law}: no constants make the law a bound on the calibration design ({res.message})")
@@ -271,7 +306,7 @@ def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dic
 def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | None = None,
               domain: Domain = DOMAIN, executor: cf.Executor | None = None,
               records: dict[str, dict[str, list[Record]]] | None = None,
-              progress: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
+              progress: bool = False, checkpoint: str | None = None) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
     """Fit every law's constants on its calibration design and measure tightness on its test design.
 
     Parameters
@@ -287,6 +322,8 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
         Runs the exact engine over the design points.
     records : dict, optional
         Previously evaluated designs (``law -> which -> records``); reused instead of rerunning the engine.
+    checkpoint : str, optional
+        Write the records evaluated so far to this file after each design (:func:`write_records`).
 
     Returns
     -------
@@ -296,9 +333,10 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
     from .laws.constants import ConstantSet
 
     sizes = SIZES if sizes is None else sizes
+    laws = list(laws)
     result: dict[str, Any] = {}
     all_records: dict[str, dict[str, list[Record]]] = {}
-    for name in laws:
+    for name in laws:  # every design first: the engine's work is saved (checkpoint) before any fit
         recs: dict[str, list[Record]] = {}
         for which in ("calibration", "test"):
             if records is not None and name in records and which in records[name]:
@@ -307,7 +345,11 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
                 size = sizes[which] if which in sizes else sizes[name][which]
                 recs[which] = evaluate_design(design(name, which, size, domain), executor=executor,
                                               progress=progress, desc=f"{which} design of {name}")
-        all_records[name] = recs
+            all_records[name] = recs
+            if checkpoint is not None:
+                write_records(all_records, checkpoint)
+    for name in laws:
+        recs = all_records[name]
         closed = {w: _closed_all(recs[w], executor) for w in recs}
         consts = fit_constants(name, recs["calibration"], closed["calibration"])
         ratios = {w: _ratios(name, consts, recs[w], closed[w]) for w in recs}
@@ -326,6 +368,7 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
             "calibration": tightness(ratios["calibration"]),
             "test": tightness(ratios["test"]),
             "regions": region_table(recs["test"], ratios["test"]),
+            "designs": {w: design_summary(recs[w]) for w in recs},
             "domain": domain.describe(),
         }
     return result, all_records

@@ -910,7 +910,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     executor, release = make_executor(args.workers, None)
     try:
         result, recs = calibrate(laws, sizes=sizes, executor=executor, records=records,
-                                 progress=sys.stderr.isatty())
+                                 progress=sys.stderr.isatty(), checkpoint=args.write_records)
     finally:
         release()
     if args.write_records:  # first: the engine's work is never lost to a later error
