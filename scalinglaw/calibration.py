@@ -51,6 +51,8 @@ __all__ = [
     "Record",
     "calibrate",
     "closed_terms",
+    "closed_over_exact",
+    "closed_terms_all",
     "design_summary",
     "evaluate_design",
     "evaluate_point",
@@ -133,11 +135,45 @@ def closed_terms(record: Record, constants: Any = "unit") -> dict[str, float]:
     return {k: float(v) for k, v in law.breakdown(**inputs).items()}
 
 
+def closed_terms_all(records: Sequence[Record], constants: Any = "unit") -> list[dict[str, float]]:
+    """:func:`closed_terms` of every record: one law per name and options, evaluated on arrays of inputs (building
+    and compiling a law costs far more than evaluating it)."""
+    from .laws.registry import get_law
+    from .predict import law_spec
+
+    groups: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for i, r in enumerate(records):
+        name, options, inputs, _ = law_spec(r.problem())
+        groups.setdefault((name, tuple(sorted(options.items()))), []).append((i, inputs))
+    out: list[dict[str, float]] = [{} for _ in records]
+    for (name, options), items in groups.items():
+        law = get_law(name + (f":{constants}" if constants else ""), **dict(options))
+        keys = list(items[0][1])
+        terms = law.breakdown(**{k: np.array([float(inp[k]) for _, inp in items]) for k in keys})
+        for j, (i, _) in enumerate(items):
+            out[i] = {t: float(np.asarray(v).ravel()[j] if np.ndim(v) else v) for t, v in terms.items()}
+    return out
+
+
 def _closed_all(records: Sequence[Record], executor: cf.Executor | None) -> list[dict[str, float]]:
-    """:func:`closed_terms` (unit constants) of every record, on ``executor`` if given."""
+    """:func:`closed_terms_all` (unit constants) of every record; on ``executor`` in chunks of whole groups."""
     if executor is None:
-        return [closed_terms(r) for r in records]
-    return list(executor.map(closed_terms, records, chunksize=16))
+        return closed_terms_all(records)
+    from .predict import law_spec
+
+    def key(r: Record) -> str:
+        name, options, _, _ = law_spec(r.problem())
+        return name + repr(sorted(options.items()))
+
+    order = sorted(range(len(records)), key=lambda i: key(records[i]))
+    size = -(-len(order) // 4)  # contiguous chunks: each law built about once
+    chunks = [order[k:k + size] for k in range(0, len(order), size)]
+    results = executor.map(closed_terms_all, [[records[i] for i in c] for c in chunks])
+    out: list[dict[str, float]] = [{} for _ in records]
+    for c, res in zip(chunks, results, strict=True):
+        for i, terms in zip(c, res, strict=True):
+            out[i] = terms
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- regions
@@ -274,8 +310,15 @@ def _ratios(law: str, consts: dict[str, float], records: Sequence[Record],
             closed: Sequence[dict[str, float]]) -> np.ndarray:
     names, C = _terms_matrix(law, list(closed))
     c = np.array([consts.get(f"c_{t}", 1.0) for t in names])
-    with np.errstate(divide="ignore"):  # an exact risk that underflows to 0 (sigma2 = 0, all learned): ratio inf
-        return (C @ c) / np.array([r.exact_total for r in records])
+    return closed_over_exact(C @ c, np.array([r.exact_total for r in records]))
+
+
+def closed_over_exact(closed: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """closed / exact, infinite where the exact excess risk is 0 up to rounding (``exact <= 0``: no label noise,
+    every direction learned exponentially; it underflows, or rounds to about -1e-25)."""
+    closed, exact = np.asarray(closed, dtype=float), np.asarray(exact, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exact > 0, closed / np.where(exact > 0, exact, 1.0), np.inf)
 
 
 def tightness(ratios: np.ndarray) -> dict[str, Any]:

@@ -73,12 +73,16 @@ def _range(v: list[float] | None) -> str:
     return "-" if not v else f"{_fmt(v[0])}–{_fmt(v[1])}"
 
 
-def render_calibration() -> str:
-    """Tables of the shipped calibration: the designs, constants, closed/exact on both designs, and per region."""
+def _shipped_calibration() -> dict:
     import json
     from importlib import resources
 
-    data = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
+    return json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
+
+
+def render_designs() -> str:
+    """Table of what the shipped calibration's designs hold (from ``design_summary`` of the records)."""
+    data = _shipped_calibration()
     lines = ["| law | design | n | d = inf | finite d | N | max B | step fraction | sketches (M) | reference: "
              "deterministic equivalent | max eps | largest numerical error / exact |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -89,7 +93,13 @@ def render_calibration() -> str:
                          f"{_range(g['N_range'])} | {g['B_max']} | {_range(g['step_fraction_range'])} | {sk} | "
                          f"{g['reference_de']} | {_fmt(g['eps_max']) if 'eps_max' in g else '-'} | "
                          f"{g['max_relative_numerical_error']:.1e} |")
-    lines += ["", "| law | constants | calibration design: n, min, median, max of closed/exact | test design: n, min, "
+    return "\n".join(lines)
+
+
+def render_calibration() -> str:
+    """Tables of the shipped calibration: constants, closed/exact on both designs, and per region."""
+    data = _shipped_calibration()
+    lines = ["| law | constants | calibration design: n, min, median, max of closed/exact | test design: n, min, "
               "median, 90th percentile, max | test problems with closed < exact |", "|---|---|---|---|---|"]
     for name, entry in data.items():
         consts = ", ".join(f"`{k}`={_fmt(v)}" for k, v in entry["constants"]["values"].items())
@@ -115,7 +125,8 @@ def render_calibration() -> str:
 
 def render_spec(spec: str) -> str:
     """The full block (markers included) for a marker spec."""
-    body = render_calibration() if spec.strip() == "calibration" else render(_law_from_spec(spec))
+    special = {"calibration": render_calibration, "calibration-designs": render_designs}
+    body = special[spec.strip()]() if spec.strip() in special else render(_law_from_spec(spec))
     return f"<!-- BEGIN GENERATED: {spec} -->\n{body}\n<!-- END GENERATED -->"
 
 
