@@ -50,8 +50,8 @@ __all__ = [
     "SIZES",
     "Record",
     "calibrate",
-    "closed_terms",
     "closed_over_exact",
+    "closed_terms",
     "closed_terms_all",
     "design_summary",
     "evaluate_design",
@@ -349,7 +349,8 @@ def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dic
 def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | None = None,
               domain: Domain = DOMAIN, executor: cf.Executor | None = None,
               records: dict[str, dict[str, list[Record]]] | None = None,
-              progress: bool = False, checkpoint: str | None = None) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
+              progress: bool = False, checkpoint: str | None = None
+              ) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
     """Fit every law's constants on its calibration design and measure tightness on its test design.
 
     Parameters
