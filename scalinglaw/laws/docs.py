@@ -108,6 +108,14 @@ def render_calibration() -> str:
         lines.append(f"| `{name}` | {consts} | {c['n']}, {_fmt(c['min'])}, {_fmt(c['median'])}, {_fmt(c['max'])} | "
                      f"{t['n']}, {_fmt(t['min'])}, {_fmt(t['median'])}, {_fmt(t['p90'])}, {_fmt(t['max'])} | "
                      f"{below} |")
+    tests = [e["test"] for e in data.values()]
+    below = sum(round((1.0 - t["fraction_bounded"]) * t["n"]) for t in tests)
+    worst = max(((t["median"], name, region) for name, e in data.items() for region, t in e["regions"].items()
+                 if "median" in t), default=None)
+    lines += ["", f"Test designs: {sum(t['n'] for t in tests)} problems in all; closed < exact on {below}; median "
+              f"closed/exact {min(t['median'] for t in tests):.3g}–{max(t['median'] for t in tests):.3g} per law, "
+              f"90th percentile at most {max(t['p90'] for t in tests):.3g}"
+              + (f"; largest median of a region {worst[0]:.3g} (`{worst[1]}`, {worst[2]})." if worst else ".")]
     zero = {name: e["test"].get("exact_zero", 0) for name, e in data.items() if e["test"].get("exact_zero", 0)}
     if zero:
         lines += ["", "Test problems whose exact excess risk underflows to 0 (bounded, not in the quantiles): "
