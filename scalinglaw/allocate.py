@@ -5,16 +5,17 @@ so that :math:`P=16` gives Chinchilla's :math:`6ND`; :math:`C=MNP` bit-operation
 memory :math:`\mathrm{size}\cdot P` bits; any of size, data or precision can be fixed. Precision is continuous or
 restricted to named formats (``int4``, ``int8``, ``fp8_e4m3``, ``bf16``, ...).
 
-Every law is optimised numerically in log-sizes (a coarse vectorised grid, then L-BFGS-B), which is the
-check for the closed forms where they exist:
+Every law is optimised numerically in log-sizes (a coarse vectorised grid, then L-BFGS-B; for the regression
+models, whose optimum can sit on a kink, a derivative-free profile search of zoomed grids), which is the check for
+the closed forms where they exist:
 
 * Chinchilla: :math:`N_{\rm opt}=G(C/6)^{\beta/(\alpha+\beta)}` (Hoffmann Eq. 4) [paper];
 * Kumar: :math:`P^*=\arg\max_Pf(P)/P`, then Chinchilla's form with :math:`A\to Af(P^*)^{-\alpha}` [derived in
   empirical-laws.md §4];
 * Sun: the joint :math:`P_{\rm opt}` (Eq. 25/54) [paper], with :math:`N,D` numeric at that precision;
-* sketched model (Lin et al.): the balance :math:`M^a=N_{\rm eff}\gamma/B` between approximation and bias
-  with :math:`N=C/(MP)`, solved with the Lambert W function (SymPy's solution of the balance equation)
-  [recon].
+* sketched model (Lin et al.): the balance :math:`M=\rho k^*` between approximation and bias of the asymptotic law,
+  :math:`k^{*a}=e\gamma N_{\rm eff}/B`, :math:`N=C/(MP)`, solved with the Lambert W function [derived]
+  (:meth:`RegressionModel.closed`).
 
 Refusals are typed: :class:`~scalinglaw.errors.BoundaryOptimumError` when the optimum sits on a bound of the
 search, :class:`~scalinglaw.errors.FlatOptimumError` when every size within a factor ``flat_factor`` gives a
@@ -80,6 +81,9 @@ class AllocationModel(ABC):
     grid_1d: int = 400
     grid_2d: tuple[int, int] = (160, 64)
     refine: bool = True
+    #: how the grid optimum is refined: ``"gradient"`` (L-BFGS-B; smooth losses) or ``"profile"`` (nested zoomed
+    #: grids, derivative-free: for losses with kinks along a ridge, see :func:`_profile_search`)
+    search: ClassVar[str] = "gradient"
     #: order of the wall time of one optimum (grid + L-BFGS-B; 2-90 ms measured on the development machine), for
     #: the resource estimate of a frontier
     seconds_per_solve: ClassVar[float] = 0.1
@@ -307,6 +311,8 @@ class RegressionModel(AllocationModel):
     compute_constant: ClassVar[float] = 1.0
     constant_terms: ClassVar[tuple[str, ...]] = ()
     closed_is_exact: ClassVar[bool] = False
+    # the optimum often sits on the kink k* = M (all directions learned) when data is quantized: a ridge
+    search: ClassVar[str] = "profile"
     precision_bounds = (1.0, 32.0)
     fixed_precision = 32.0
 
@@ -406,24 +412,45 @@ class RegressionModel(AllocationModel):
         return Format(name=name, bits=bits, law_precision=bits, extra={"eps": float(ideal.epsilon)})
 
     def closed(self, budget, kind, fixed):
-        r"""First-order condition of the asymptotic law (tails :math:`\sum_{i>x}i^{-b}\approx x^{1-b}/(b-1)`,
-        variance and the slow :math:`\log_2N` treated as constants) [derived]: with
-        :math:`k^*=(N_{\rm eff}\gamma/B)^{1/a}` and :math:`N=C/(MP)`, :math:`\partial_ML=0` gives
-        :math:`M=\rho k^*`, :math:`\rho=\max\{1,(ac_A/c_B)^{1/(b-1)}\}`, i.e.
-        :math:`M^{a+1}\log_2\frac{C}{MP}=\rho^a\frac{\gamma C}{BP}`, solved with the Lambert W function.
-        Lin et al.'s :math:`M^*\eqsim(C/\log C)^{1/(a+1)}` [paper] is its leading order."""
+        r"""First-order condition of the asymptotic law [derived] (theory/allocation.md).
+
+        At :math:`d=\infty` and :math:`1<b<a+1`: the sketch's approximation error
+        :math:`\mathrm{Approx}(M)\approx D\,M^{1-b}`, :math:`D=c_a^{b-1}\frac{\pi}{a\sin(\pi(b-1)/a)}`,
+        :math:`c_a=\frac{\pi}{a\sin(\pi/a)}` (the deterministic equivalent with :math:`\kappa\approx(c_a/M)^a`);
+        the bias :math:`\frac{k^{1-b}}{4a-b+1}+D'(k^{1-b}-M^{1-b})`, :math:`D'=\max\{D,\tfrac1{b-1}\}` (learned
+        directions, then the larger of tail and sketch leak); the variance dropped. So
+        :math:`L\approx\alpha M^{1-b}+\beta k^{1-b}` with :math:`\alpha=c_AD-c_BD'`,
+        :math:`\beta=c_B(\tfrac1{4a-b+1}+D')`, :math:`k^a=e\gamma N/(B\log_2N)`, :math:`N=C/(MP)`, and
+        :math:`\partial_ML=0` gives :math:`M=\rho k`,
+        :math:`\rho=\max\{1,(a\alpha/(\beta(1-1/\ln N)))^{1/(b-1)}\}`, i.e.
+        :math:`M^{a+1}\log_2\frac{C}{MP}=\rho^ae\frac{\gamma C}{BP}`, solved with the Lambert W function (three
+        passes update the slow :math:`1-1/\ln N`). Lin et al.'s :math:`M^*\eqsim(C/\log C)^{1/(a+1)}` [paper] is
+        its leading order. ``None`` for :math:`b>a`: there the variance :math:`\propto k/N_{\rm eff}` falls more slowly
+        than bias and approximation and sets the optimum (and for :math:`b\ge a+1` the approximation error falls
+        like :math:`M^{-a}`)."""
         if self.quantize or kind != "compute" or set(fixed) - {"P"}:
             return None
         P = fixed.get("P", self.fixed_precision)
         a, b, g, B = self.inputs["a"], self.inputs["b"], self.inputs["gamma"], self.inputs["B"]
+        if not 1.0 < b <= a:
+            return None
         c = self.law.constants
-        rho = max(1.0, (a * c["c_approximation"] / c["c_bias"]) ** (1.0 / (b - 1.0)))
-        # v = ln N solves v e^{-(a+1) v} = K (Lambert W, branch -1)
-        K = rho**a * (budget * g / (P * B)) * math.log(2.0) * (P / budget) ** (a + 1)
-        z = -(a + 1) * K
-        with np.errstate(all="ignore"):
-            v = -np.real(special.lambertw(z, k=-1)) / (a + 1)
-        N = np.exp(v)
+        ca = math.pi / (a * math.sin(math.pi / a))
+        D = ca ** (b - 1.0) * math.pi / (a * math.sin(math.pi * (b - 1.0) / a))
+        Dp = max(D, 1.0 / (b - 1.0))
+        alpha = c["c_approximation"] * D - c["c_bias"] * Dp
+        beta = c["c_bias"] * (1.0 / (4.0 * a - b + 1.0) + Dp)
+        budget = np.asarray(budget, dtype=np.float64)
+        log_n = np.full_like(budget, np.inf)
+        for _ in range(3):
+            ratio = a * alpha / (beta * (1.0 - 1.0 / log_n)) if alpha > 0 else 0.0
+            rho = np.maximum(1.0, np.maximum(ratio, 0.0) ** (1.0 / (b - 1.0)))
+            # v = ln N solves v e^{-(a+1) v} = K (Lambert W, branch -1)
+            K = rho**a * math.e * (budget * g / (P * B)) * math.log(2.0) * (P / budget) ** (a + 1)
+            z = -(a + 1) * K
+            with np.errstate(all="ignore"):
+                log_n = -np.real(special.lambertw(z, k=-1)) / (a + 1)
+        N = np.exp(log_n)
         M = budget / (P * N)
         ok = (z > -1 / math.e) & np.isfinite(M)
         return {"size": np.where(ok, M, np.nan), "data": np.where(ok, N, np.nan), "precision": np.full_like(N, P)}
@@ -744,16 +771,75 @@ def _loss_function(model: AllocationModel, kind: str, budget: float, fixed: dict
     return free, loss
 
 
+#: zoomed grids of the profile search: points per level (each level shrinks the window fourfold), and the levels
+#: of the first and second variable: from two grid steps either side of the grid optimum to a resolution of
+#: ~1e-6 decades of size and ~1e-4 bits of precision
+ZOOM_POINTS = 17
+ZOOM_LEVELS = (8, 5)
+
+
+def _zoom(f: Any, centre: np.ndarray, half: np.ndarray, lo: float, hi: float, levels: int) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """Minimise ``f`` (batch, points) -> values over a window ``centre +- half`` per batch row by zoomed grids:
+    ``ZOOM_POINTS`` points, then a window of two steps around the best, ``levels`` times. Derivative-free: kinks
+    and jumps cost only the resolution at which they occur."""
+    offsets = np.linspace(-1.0, 1.0, ZOOM_POINTS)
+    rows = np.arange(centre.size)
+    best = np.full(centre.shape, np.inf)
+    for _ in range(levels):
+        xs = np.clip(centre[:, None] + half[:, None] * offsets, lo, hi)
+        vals = f(xs)
+        i = np.argmin(vals, axis=1)
+        better = vals[rows, i] <= best
+        centre = np.where(better, xs[rows, i], centre)
+        best = np.where(better, vals[rows, i], best)
+        half = half * 4.0 / (ZOOM_POINTS - 1)
+    return centre, best
+
+
+def _profile_search(loss: Any, free: list[_Var], start: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    r"""Refine the grid optimum ``start`` (grid spacing ``steps``) by nested zoomed grids [derived].
+
+    One variable: :func:`_zoom` on it. Two: the profile :math:`L^*(y)=\min_xL(x,y)` of the second variable,
+    each profile value a zoom over the first (vectorised over the second's points). Along a ridge (the loss has a
+    kink on a curve, e.g. the sketched law's optimum at :math:`k^*=M` with quantized data) a gradient search or an
+    axis-aligned zoom stalls; the profile follows the ridge, and each zoom is exact up to its resolution."""
+    x0 = free[0]
+
+    def inner(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def f(xs: np.ndarray) -> np.ndarray:
+            pts = np.stack([xs, np.broadcast_to(ys[:, None], xs.shape)], axis=-1) if ys.size else xs[..., None]
+            return loss(pts.reshape(-1, pts.shape[-1])).reshape(xs.shape)
+
+        n = max(ys.size, 1)
+        return _zoom(f, np.full(n, start[0]), np.full(n, 2.0 * steps[0]), x0.lo, x0.hi, ZOOM_LEVELS[0])
+
+    if len(free) == 1:
+        return inner(np.empty(0))[0][:1]
+    y0 = free[1]
+
+    def profile(ys: np.ndarray) -> np.ndarray:
+        shape = ys.shape
+        return inner(ys.ravel())[1].reshape(shape)
+
+    y, _ = _zoom(profile, np.array([start[1]]), np.array([2.0 * steps[1]]), y0.lo, y0.hi, ZOOM_LEVELS[1])
+    x, _ = inner(y)
+    return np.array([x[0], y[0]])
+
+
 def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, float], extra: dict[str, float] | None,
            x0: np.ndarray | None = None) -> tuple[np.ndarray, float, list[_Var], Any]:
-    """Grid then L-BFGS-B; with a warm start ``x0`` (a neighbouring budget's optimum) a local grid around it."""
+    """Grid then L-BFGS-B (or the profile search); with a warm start ``x0`` (a neighbouring budget's optimum) a
+    local grid around it."""
     free, loss = _loss_function(model, kind, budget, fixed, extra)
 
     axes: list[np.ndarray] = []
     if x0 is not None and model.refine and free and len(x0) == len(free):
         half = [1.0 if v.log else 1.5 for v in free]
-        axes = [np.clip(np.linspace(c - h, c + h, 41 if v.log else 21), v.lo, v.hi)
-                for c, h, v in zip(x0, half, free, strict=True)]
+        counts = [41 if v.log else 21 for v in free]
+        steps = np.array([2.0 * h / (n - 1) for h, n in zip(half, counts, strict=True)])  # before clipping
+        axes = [np.clip(np.linspace(c - h, c + h, n), v.lo, v.hi)
+                for c, h, n, v in zip(x0, half, counts, free, strict=True)]
         mesh = np.meshgrid(*axes, indexing="ij")
         grid = np.stack([m.ravel() for m in mesh], axis=-1)
     else:
@@ -763,9 +849,16 @@ def _solve(model: AllocationModel, kind: str, budget: float, fixed: dict[str, fl
     if not np.any(np.isfinite(vals)):
         raise _infeasible(model, kind, budget, fixed, extra)
     best = grid[int(np.argmin(vals))]
-    if free and model.refine and x0 is not None:
+    if free and model.refine and model.search == "profile" and len(free) <= 2:
+        if not axes:
+            sizes = [model.grid_1d] if len(free) == 1 else list(model.grid_2d)
+            steps = np.array([(v.hi - v.lo) / (m - 1) for v, m in zip(free, sizes, strict=False)])
+        x = _profile_search(loss, free, best, steps)
+        if not float(loss(x[None, :])[0]) <= float(np.min(vals)):
+            x = best
+    elif free and model.refine and x0 is not None:
         # frontier mode: successive zoomed grids, one vectorised call each (L-BFGS-B's many scalar calls cost more)
-        step = np.array([(ax[1] - ax[0]) if len(ax) > 1 else 1.0 for ax in axes])
+        step = steps
         for _ in range(8):
             step = step / 4.0
             local = [np.clip(c + np.arange(-8, 9) * h, v.lo, v.hi) for c, h, v in zip(best, step, free, strict=True)]

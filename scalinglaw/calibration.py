@@ -432,6 +432,11 @@ def write_records(records: dict[str, dict[str, list[Record]]], path: str) -> Non
 
 
 def read_records(path: str) -> dict[str, dict[str, list[Record]]]:
+    """Read a file written by :func:`write_records`; ``ValueError`` if it has another structure."""
     with open(path) as fh:
         data = json.load(fh)
-    return {law: {w: [Record.from_dict(r) for r in recs] for w, recs in by.items()} for law, by in data.items()}
+    try:
+        return {law: {w: [Record.from_dict(r) for r in recs] for w, recs in by.items()}
+                for law, by in data.items()}
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise ValueError(f"{path!r} is not a calibration records file ({type(exc).__name__}: {exc})") from None

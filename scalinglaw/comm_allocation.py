@@ -21,8 +21,13 @@ the ``sgd-quantized`` law of batch :math:`KB` on the :math:`M` coordinates, plus
   :math:`K`; more workers mean fewer, larger steps and a lower communication floor.
 
 An optional compute cap :math:`MN\le C` (multiply-adds of the forward passes) removes the points above it.
-The search is a vectorised grid in :math:`(\log K,\log M,b)` refined by Nelder-Mead; :math:`K` and :math:`M`
-are then rounded to the best integer neighbours. The regime is the dominant term at the optimum.
+The search is a vectorised grid in :math:`(\log K,\log M,b)` refined by Nelder-Mead, then an integer search
+[derived]: between integers the law is a sawtooth in :math:`M` (Zou's integer :math:`k^*=\lfloor M\rfloor` once every
+coordinate is learned: the fractional coordinate counts as unlearned, so the loss drops at each integer), on which
+Nelder-Mead stalls a few units off. From the best integer neighbour of its point, a descent over the integer
+neighbours :math:`(K\pm1,M)`, :math:`(K,M\pm1)` at fixed bits, alternated (total budget) with a bounded 1-D
+minimisation of the bits at that :math:`(K,M)`, ending on a descent: the result is an integer local optimum of
+the budgeted loss. The regime is the dominant term at the optimum.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ __all__ = ["CommAllocation", "optimize_communication"]
 LOG10_K = (0.0, 4.0)
 LOG10_M = (0.3, 6.0)
 BITS = (1.0, 32.0)
+#: rounds of (integer descent in K, M; bits at that K, M) and the cap on the descent's unit moves
+INTEGER_ROUNDS = 5
+DESCENT_MOVES = 1000
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,24 @@ class _Model:
                 return out, ok
             total = np.asarray(self._fb(*base_args, *self._cb)) + tail + np.asarray(self._fc(*comm_args, *self._cc))
         return np.where(ok & np.isfinite(total), total, np.inf)
+
+
+def _integer_descent(loss: Any, K: int, M: int, bits: float, val: float) -> tuple[float, int, int]:
+    """Move to the best of the four integer neighbours (K +- 1, M +- 1) while one has a lower loss: an integer local
+    optimum at these bits."""
+    moves = ((1, 0), (-1, 0), (0, 1), (0, -1))
+    for _ in range(DESCENT_MOVES):
+        nb = [(K + dk, M + dm) for dk, dm in moves if K + dk >= 1 and M + dm >= 1]
+        vals = loss(np.array([k for k, _ in nb], dtype=np.float64), np.array([m for _, m in nb], dtype=np.float64),
+                    np.float64(bits))
+        j = int(np.argmin(vals))
+        if not vals[j] < val:
+            return val, K, M
+        val, (K, M) = float(vals[j]), nb[j]
+    from .errors import AllocationError
+
+    raise AllocationError(f"the integer search over (K, M) did not settle within {DESCENT_MOVES} unit moves "
+                          f"(at K = {K}, M = {M}): the continuous optimum is far from an integer one")
 
 
 def optimize_communication(
@@ -201,18 +227,29 @@ def optimize_communication(
 
     res = optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-12, "maxiter": 2000})
     x = res.x if res.fun <= grid[i] else x0
-    # integers: the best of the neighbouring (K, M)
+    # integers: from the best of the neighbouring (K, M), a descent over integer neighbours (Nelder-Mead's
+    # continuous point can be a few units of M off the best integer at its bits), then for a total budget the
+    # bits again at that (K, M), until the integers settle
     Kc, Mc = 10 ** x[0], 10 ** x[1]
-    best = None
-    for Ki in {max(1, math.floor(Kc)), max(1, math.ceil(Kc))}:
-        for Mi in {max(1, math.floor(Mc)), max(1, math.ceil(Mc))}:
-            val = float(loss(Ki, Mi, x[2]))
-            if best is None or val < best[0]:
-                best = (val, Ki, Mi)
-    assert best is not None
-    val, Ki, Mi = best
+    cands = [(k, m) for k in {max(1, math.floor(Kc)), max(1, math.ceil(Kc))}
+             for m in {max(1, math.floor(Mc)), max(1, math.ceil(Mc))}]
+    vals = [float(loss(k, m, x[2])) for k, m in cands]
+    j = int(np.argmin(vals))
+    val, (Ki, Mi), bits_x = vals[j], cands[j], float(x[2])
     if not math.isfinite(val):
         val, Ki, Mi = float(grid[i]), round(10 ** lk[i[0]]), round(10 ** lm[i[1]])
+        bits_x = float(bs[i[2]])
+    for rnd in range(INTEGER_ROUNDS):
+        val, Ki, Mi = _integer_descent(loss, Ki, Mi, bits_x, val)
+        if kind != "total" or rnd == INTEGER_ROUNDS - 1:
+            break  # ends on a descent: (K, M) is an integer local optimum at the returned bits
+        lo_b, hi_b = max(BITS[0], bits_x - 1.0), min(BITS[1], bits_x + 1.0)  # one grid step of bits either side
+        r = optimize.minimize_scalar(lambda v, k=Ki, m=Mi: float(loss(k, m, v)), bounds=(lo_b, hi_b),
+                                     method="bounded", options={"xatol": 1e-8})
+        if not r.fun < val:
+            break
+        val, bits_x = float(r.fun), float(r.x)
+    x = np.array([x[0], x[1], bits_x])
     for name, v, (lo, hi) in (("K", math.log10(Ki), LOG10_K), ("M", math.log10(Mi), LOG10_M)):
         if name == "K" and Ki == 1:
             continue  # one worker is a legitimate optimum

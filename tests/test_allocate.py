@@ -64,10 +64,26 @@ def test_regression_model_size_exponent(a):
     assert abs(slope - 1 / (a + 1)) < 0.02, (slope, se)
 
 
-def test_regression_closed_form_checks_numeric():
-    a = optimize_allocation("sketched", 1e14, a=2.0, gamma=0.1)
-    assert a.method.startswith("numeric")
-    assert a.check["rel_diff_loss"] < 0.01  # the Lambert-W first-order condition is near the optimum
+@pytest.mark.parametrize("a", [1.5, 2.0, 3.0])
+def test_regression_closed_form_checks_numeric(a):
+    """The Lambert-W first-order condition of the asymptotic law against the numeric optimum of the full law.
+
+    The closed form drops the variance, 1-2.5% of the loss at these optima: its gradient moves the stationary
+    point by a few percent in M (tolerance 10%). The loss is stationary there, so the closed form's loss differs
+    at second order, about c delta^2 with c ~ 0.25 the relative curvature of the isoFLOP loss in ln M: < 1e-3.
+    On top of that the law jumps where Zou's integer k* crosses an integer (the sketch leak moves by one
+    direction's share, a relative (b-1)/k* of the bias at most), and the two points need not share k*."""
+    from scalinglaw.allocate import allocation_model
+
+    alloc = optimize_allocation("sketched", 1e14, a=a, gamma=0.1)
+    assert alloc.method.startswith("numeric")
+    assert alloc.terms["variance"] < 0.03 * alloc.loss
+    assert alloc.check["rel_diff_size"] < 0.1
+    n_eff = alloc.data / math.log2(alloc.data)
+    k_star = math.floor(min(alloc.size, (math.e * 0.1 * n_eff) ** (1 / a)))  # B = 1, b = a
+    assert alloc.check["rel_diff_loss"] < 1e-3 + (a - 1) / k_star
+    # b > a: the variance sets the optimum, and the closed form says so instead of answering
+    assert allocation_model("sketched", a=2.0, b=2.5, gamma=0.1).closed(1e14, "compute", {}) is None
 
 
 @pytest.mark.parametrize("scheme", ["fp", "int"])

@@ -363,3 +363,14 @@ def test_audit_q12_huge_n_geometric_is_computed_not_refused():
     assert code == 0, err
     res = json.loads(out)
     assert 0 < res["excess_risk"] < 1e-20 and res["terms"]["variance"] >= 0
+
+
+def test_calibrate_refuses_a_records_file_of_another_kind(tmp_path):
+    # found by the fuzz test: a constants file (calibrate --out) given as --records raised a TypeError
+    from importlib import resources
+
+    constants = tmp_path / "constants.json"
+    constants.write_text(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
+    code, out, err = run("calibrate", "--records", str(constants), "--quick")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "--records" in err and "internal error" not in err

@@ -182,8 +182,12 @@ def fast_heavy_commands(monkeypatch, tmp_path):
     monkeypatch.setattr(_executors, "_CONNECT_TIMEOUT", 0.5)
     monkeypatch.setattr(_executors, "_WORKER_TIMEOUT", 0.5)
     monkeypatch.setattr(bench, "run", lambda *, quick=False: bench_result)
-    monkeypatch.setattr(calibration, "calibrate", lambda laws=calibration.CALIBRATED_LAWS, *, progress=False:
-                        {law: shipped[law] for law in laws})
+
+    def calibrate(laws=calibration.CALIBRATED_LAWS, **_options):
+        # same signature and return shape as calibration.calibrate: (constants per law, records per law)
+        return {law: shipped[law] for law in laws}, {law: {"calibration": [], "test": []} for law in laws}
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
 
     def experiments(names=None, *, quick=False, executor=None, progress=False, out_dir="."):
         chosen = [runner.get_experiment(n).name for n in names] if names else runner.experiment_names()

@@ -279,10 +279,15 @@ class Law(ABC):
         shape = np.broadcast(*args).shape
         masks = self._zero_masks(args)
         consts = self._constant_args()
+        # every input at least 1-d, in grids and in scalar calls alike: 0-d inputs decay to NumPy scalars, whose
+        # power is C's pow, while arrays take NumPy's power loop; the two differ in the last bit (x**4, 5% of x)
+        args_1d = [v.reshape(1) if v.ndim == 0 else v for v in args]
+        shape_1d = np.broadcast(*args_1d).shape
 
         def one(t: str | None) -> np.ndarray:
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                out = np.asarray(self.compile(t)(*args, *consts), dtype=np.float64) + np.zeros(shape)
+                out = np.asarray(self.compile(t)(*args_1d, *consts), dtype=np.float64) + np.zeros(shape_1d)
+            out = out.reshape(shape)
             return np.where(masks[t], 0.0, out) if t in masks else out
 
         if term is None and masks:
