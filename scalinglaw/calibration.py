@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import progress as progress_bar
-from .design import DESIGN_LAWS, FINITE_DOMAIN, DesignPoint, Domain, design, problem_of, step_size
+from .design import DESIGN_LAWS, DOMAIN, DesignPoint, Domain, design, problem_of, step_size
 from .exact import exact_risk
 from .laws.registry import law_class
 from .predict import law_for_problem
@@ -50,7 +50,10 @@ __all__ = [
     "SIZES",
     "Record",
     "calibrate",
+    "closed_over_exact",
     "closed_terms",
+    "closed_terms_all",
+    "design_summary",
     "evaluate_design",
     "evaluate_point",
     "fit_constants",
@@ -59,8 +62,9 @@ __all__ = [
 ]
 
 CALIBRATED_LAWS = DESIGN_LAWS
-#: points per law in each design (powers of 2)
-SIZES = {"calibration": 512, "test": 256}
+#: points per law in each design (powers of 2); the sketched laws' problems cost about ten times more (geometric
+#: decay has log2 N phases, and sketches), so their calibration design is smaller
+SIZES = {law: {"calibration": 256 if law.startswith("sketched") else 512, "test": 256} for law in DESIGN_LAWS}
 #: margin m of the fit: closed >= (1 + m) exact on every calibration problem
 MARGIN = 0.15
 #: terms whose constant never goes below 1 (the signal left to learn, or that the model cannot represent)
@@ -69,7 +73,8 @@ SIGNAL_TERMS = ("bias", "approximation", "additive_error")
 
 @dataclass(frozen=True)
 class Record:
-    """One evaluated design point: the problem, its step, and the exact engine's terms."""
+    """One evaluated design point: the problem, its step, and the reference's terms (the exact engine, or the
+    deterministic equivalent for large sketches: ``point.reference``) with their estimated numerical error."""
 
     point: DesignPoint
     gamma: float
@@ -77,6 +82,7 @@ class Record:
     exact_limit: float
     exact: dict[str, float]
     exact_total: float
+    error: float = 0.0
 
     @property
     def law(self) -> str:
@@ -84,26 +90,34 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.point.to_dict(), "gamma": self.gamma, "law_limit": self.law_limit,
-                "exact_limit": self.exact_limit, "exact": dict(self.exact), "exact_total": self.exact_total}
+                "exact_limit": self.exact_limit, "exact": dict(self.exact), "exact_total": self.exact_total,
+                "reference": self.point.reference, "error": self.error}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
         return cls(point=DesignPoint.from_dict(d), gamma=float(d["gamma"]), law_limit=float(d["law_limit"]),
                    exact_limit=float(d["exact_limit"]), exact={k: float(v) for k, v in d["exact"].items()},
-                   exact_total=float(d["exact_total"]))
+                   exact_total=float(d["exact_total"]), error=float(d.get("error", 0.0)))
 
     def problem(self) -> Any:
         return problem_of(self.point, self.gamma)
 
 
 def evaluate_point(point: DesignPoint) -> Record:
-    """Step size and exact terms of one design point (the expensive part; picklable for executors)."""
+    """Step size and reference terms of one design point (the expensive part; picklable for executors): the exact
+    engine, or the deterministic equivalent where ``point.reference`` is ``"de"``."""
     gamma, law_limit, exact_limit = step_size(point)
     p = problem_of(point, gamma)
     method = "spectral" if p.steps > 256 else "recursion"
-    ex = exact_risk(p, method=method)
+    if point.reference == "de":
+        from .deterministic import deterministic_risk
+
+        ex = deterministic_risk(p, method=method)
+    else:
+        ex = exact_risk(p, method=method)
     return Record(point=point, gamma=gamma, law_limit=law_limit, exact_limit=exact_limit,
-                  exact={k: float(v) for k, v in ex.terms.items()}, exact_total=float(ex.excess_risk))
+                  exact={k: float(v) for k, v in ex.terms.items()}, exact_total=float(ex.excess_risk),
+                  error=float(ex.error))
 
 
 def evaluate_design(points: Sequence[DesignPoint], *, executor: cf.Executor | None = None,
@@ -121,6 +135,47 @@ def closed_terms(record: Record, constants: Any = "unit") -> dict[str, float]:
     return {k: float(v) for k, v in law.breakdown(**inputs).items()}
 
 
+def closed_terms_all(records: Sequence[Record], constants: Any = "unit") -> list[dict[str, float]]:
+    """:func:`closed_terms` of every record: one law per name and options, evaluated on arrays of inputs (building
+    and compiling a law costs far more than evaluating it)."""
+    from .laws.registry import get_law
+    from .predict import law_spec
+
+    groups: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for i, r in enumerate(records):
+        name, options, inputs, _ = law_spec(r.problem())
+        groups.setdefault((name, tuple(sorted(options.items()))), []).append((i, inputs))
+    out: list[dict[str, float]] = [{} for _ in records]
+    for (name, options), items in groups.items():
+        law = get_law(name + (f":{constants}" if constants else ""), **dict(options))
+        keys = list(items[0][1])
+        terms = law.breakdown(**{k: np.array([float(inp[k]) for _, inp in items]) for k in keys})
+        for j, (i, _) in enumerate(items):
+            out[i] = {t: float(np.asarray(v).ravel()[j] if np.ndim(v) else v) for t, v in terms.items()}
+    return out
+
+
+def _closed_all(records: Sequence[Record], executor: cf.Executor | None) -> list[dict[str, float]]:
+    """:func:`closed_terms_all` (unit constants) of every record; on ``executor`` in chunks of whole groups."""
+    if executor is None:
+        return closed_terms_all(records)
+    from .predict import law_spec
+
+    def key(r: Record) -> str:
+        name, options, _, _ = law_spec(r.problem())
+        return name + repr(sorted(options.items()))
+
+    order = sorted(range(len(records)), key=lambda i: key(records[i]))
+    size = -(-len(order) // 4)  # contiguous chunks: each law built about once
+    chunks = [order[k:k + size] for k in range(0, len(order), size)]
+    results = executor.map(closed_terms_all, [[records[i] for i in c] for c in chunks])
+    out: list[dict[str, float]] = [{} for _ in records]
+    for c, res in zip(chunks, results, strict=True):
+        for i, terms in zip(c, res, strict=True):
+            out[i] = terms
+    return out
+
+
 # ------------------------------------------------------------------------------------------------- regions
 def regions(record: Record) -> list[str]:
     """Labels of the regions of the domain ``record`` lies in (rows of the tightness table)."""
@@ -135,7 +190,10 @@ def regions(record: Record) -> list[str]:
     else:
         out.append("plain regression (M = d)" if "M" not in kw else "sketch M < d")
         if "M" in kw:
-            out.append("M <= 8" if kw["M"] <= 8 else ("M >= 64" if kw["M"] >= 64 else "8 < M < 64"))
+            M = kw["M"]
+            out.append("M < 64" if M < 64 else ("M >= 1024" if M >= 1024 else "64 <= M < 1024"))
+            out.append("reference: deterministic equivalent" if record.point.reference == "de"
+                       else "reference: sketch draws")
         horizon = record.gamma * kw["N"] / math.log2(kw["N"]) / kw["B"]
     if law != "sgd":
         out.append("B = 1" if kw["B"] == 1 else "B > 1")
@@ -148,7 +206,9 @@ def regions(record: Record) -> list[str]:
     if kw["sigma2"] < 0.01:
         out.append("sigma2 < 0.01")
     d = kw["d"]
-    out.append("d = inf" if d == "inf" else ("d <= 64" if d <= 64 else ("d > 512" if d > 512 else "64 < d <= 512")))
+    out.append("d = inf" if d == "inf" else ("d <= 64" if d <= 64 else ("d > 4096" if d > 4096 else "64 < d <= 4096")))
+    n = kw["N"]
+    out.append("N <= 1e4" if n <= 1e4 else ("N > 1e8" if n > 1e8 else "1e4 < N <= 1e8"))
     if law.endswith("quantized"):
         data = kw.get("data")
         out.append("data full precision" if data is None else f"data {data.split(':')[0]}")
@@ -159,6 +219,34 @@ def regions(record: Record) -> list[str]:
         for t in ("params", "acts", "grads", "labels"):
             if kw.get(t, "").startswith("additive"):
                 out.append(f"{t} additive")
+    return out
+
+
+def design_summary(records: Sequence[Record]) -> dict[str, Any]:
+    """What an evaluated design covers (the designs table of ``theory/calibration.md``)."""
+    kws = [r.point.kwargs for r in records]
+    finite = [k["d"] for k in kws if k["d"] != "inf"]
+    sketches = [k["M"] for k in kws if "M" in k]
+    eps = [float(v.split(":")[1]) for k in kws for t, v in k.items() if t in ("data", "labels", "params", "acts",
+                                                                             "grads")]
+    fracs = [r.point.step_fraction for r in records]
+    rel_err = [r.error / r.exact_total for r in records if r.exact_total > 0]
+    out: dict[str, Any] = {
+        "n": len(records),
+        "d_inf": sum(k["d"] == "inf" for k in kws),
+        "d_finite_range": [min(finite), max(finite)] if finite else None,
+        "N_range": [min(k["N"] for k in kws), max(k["N"] for k in kws)],
+        "B_max": max(k["B"] for k in kws),
+        "step_fraction_range": [min(fracs), max(fracs)],
+        "sketches": len(sketches),
+        "M_range": [min(sketches), max(sketches)] if sketches else None,
+        "reference_de": sum(r.point.reference == "de" for r in records),
+        "averages": sorted({k["average"] for k in kws}),
+        "max_relative_numerical_error": max(rel_err) if rel_err else 0.0,
+    }
+    if eps:
+        out["eps_max"] = max(eps)
+        out["test_inputs"] = sorted({k["test_inputs"] for k in kws})
     return out
 
 
@@ -192,15 +280,21 @@ def fit_constants(law: str, records: Sequence[Record], closed: Sequence[dict[str
 
     names, C = _terms_matrix(law, list(closed))
     E = np.array([r.exact_total for r in records])
-    keep = E > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scale = C / E[:, None]  # per-problem ratios at c = 1
+    # an exact risk that underflows to 0 bounds nothing; a closed term that overflows bounds everything
+    keep = (E > 0) & np.all(np.isfinite(scale), axis=1)
     weights = _region_weights([r for r, k in zip(records, keep, strict=True) if k])
-    C, E = C[keep], E[keep]
-    scale = C / E[:, None]  # per-problem ratios at c = 1
+    scale = scale[keep]
+    # each constraint scale_p . c >= 1 + m divided by its largest coefficient (same feasible set, better conditioned)
+    norm = np.maximum(scale.max(axis=1), 1e-300)
+    rows, rhs = scale / norm[:, None], (1.0 + margin) / norm
     lower = [1.0 if t in SIGNAL_TERMS else 0.0 for t in names]
     c = np.maximum(np.ones(len(names)), lower)
     for _ in range(iterations):
         previous = np.maximum(scale @ c, 1e-300)
-        res = linprog(c=(weights / previous) @ scale, A_ub=-scale, b_ub=-(1.0 + margin) * np.ones(len(E)),
+        objective = (weights / previous) @ scale
+        res = linprog(c=objective / objective.max(), A_ub=-rows, b_ub=-rhs,
                       bounds=list(zip(lower, [None] * len(names), strict=True)), method="highs")
         if not res.success:
             raise RuntimeError(f"{law}: no constants make the law a bound on the calibration design ({res.message})")
@@ -216,14 +310,30 @@ def _ratios(law: str, consts: dict[str, float], records: Sequence[Record],
             closed: Sequence[dict[str, float]]) -> np.ndarray:
     names, C = _terms_matrix(law, list(closed))
     c = np.array([consts.get(f"c_{t}", 1.0) for t in names])
-    return (C @ c) / np.array([r.exact_total for r in records])
+    return closed_over_exact(C @ c, np.array([r.exact_total for r in records]))
 
 
-def tightness(ratios: np.ndarray) -> dict[str, float]:
-    """n, min, median, 90th percentile, max and fraction bounded (ratio >= 1) of closed/exact."""
+def closed_over_exact(closed: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """closed / exact, infinite where the exact excess risk is 0 up to rounding (``exact <= 0``: no label noise,
+    every direction learned exponentially; it underflows, or rounds to about -1e-25)."""
+    closed, exact = np.asarray(closed, dtype=float), np.asarray(exact, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exact > 0, closed / np.where(exact > 0, exact, 1.0), np.inf)
+
+
+def tightness(ratios: np.ndarray) -> dict[str, Any]:
+    """n, min, median, 90th percentile, max and fraction bounded (ratio >= 1) of closed/exact.
+
+    An exact risk that underflows to 0 (no label noise, every direction learned exponentially) has no finite
+    ratio: it counts as bounded (the closed form is positive) but not in the quantiles; ``exact_zero`` counts
+    such problems."""
     r = np.asarray(ratios, dtype=float)
-    return {"n": int(r.size), "min": float(r.min()), "median": float(np.median(r)),
-            "p90": float(np.quantile(r, 0.9)), "max": float(r.max()), "fraction_bounded": float(np.mean(r >= 1.0))}
+    finite = r[np.isfinite(r)]
+    if not finite.size:
+        return {"n": int(r.size), "exact_zero": int(r.size), "fraction_bounded": 1.0}
+    return {"n": int(r.size), "min": float(finite.min()), "median": float(np.median(finite)),
+            "p90": float(np.quantile(finite, 0.9)), "max": float(finite.max()),
+            "fraction_bounded": float(np.mean(r >= 1.0)), "exact_zero": int(r.size - finite.size)}
 
 
 def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dict[str, float]]:
@@ -237,9 +347,10 @@ def region_table(records: Sequence[Record], ratios: np.ndarray) -> dict[str, dic
 
 # ------------------------------------------------------------------------------------------------- driver
 def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | None = None,
-              domain: Domain = FINITE_DOMAIN, executor: cf.Executor | None = None,
+              domain: Domain = DOMAIN, executor: cf.Executor | None = None,
               records: dict[str, dict[str, list[Record]]] | None = None,
-              progress: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
+              progress: bool = False, checkpoint: str | None = None
+              ) -> tuple[dict[str, Any], dict[str, dict[str, list[Record]]]]:
     """Fit every law's constants on its calibration design and measure tightness on its test design.
 
     Parameters
@@ -247,13 +358,16 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
     laws : iterable of str
         Laws to calibrate (default: all four regression laws).
     sizes : dict, optional
-        Points per law in the ``calibration`` and ``test`` designs (default :data:`SIZES`).
+        Points in the ``calibration`` and ``test`` designs, for every law (``{"calibration": n, "test": m}``) or
+        per law (``{law: {...}}``; default :data:`SIZES`).
     domain : Domain
-        The domain the designs fill (default: finite ``d``).
+        The domain the designs fill (default: the laws' documented domain, :data:`~scalinglaw.design.DOMAIN`).
     executor : concurrent.futures.Executor, optional
         Runs the exact engine over the design points.
     records : dict, optional
         Previously evaluated designs (``law -> which -> records``); reused instead of rerunning the engine.
+    checkpoint : str, optional
+        Write the records evaluated so far to this file after each design (:func:`write_records`).
 
     Returns
     -------
@@ -262,19 +376,25 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
     """
     from .laws.constants import ConstantSet
 
-    sizes = dict(SIZES if sizes is None else sizes)
+    sizes = SIZES if sizes is None else sizes
+    laws = list(laws)
     result: dict[str, Any] = {}
     all_records: dict[str, dict[str, list[Record]]] = {}
-    for name in laws:
+    for name in laws:  # every design first: the engine's work is saved (checkpoint) before any fit
         recs: dict[str, list[Record]] = {}
         for which in ("calibration", "test"):
             if records is not None and name in records and which in records[name]:
                 recs[which] = records[name][which]
             else:
-                recs[which] = evaluate_design(design(name, which, sizes[which], domain), executor=executor,
+                size = sizes[which] if which in sizes else sizes[name][which]
+                recs[which] = evaluate_design(design(name, which, size, domain), executor=executor,
                                               progress=progress, desc=f"{which} design of {name}")
-        all_records[name] = recs
-        closed = {w: [closed_terms(r) for r in recs[w]] for w in recs}
+            all_records[name] = recs
+            if checkpoint is not None:
+                write_records(all_records, checkpoint)
+    for name in laws:
+        recs = all_records[name]
+        closed = {w: _closed_all(recs[w], executor) for w in recs}
         consts = fit_constants(name, recs["calibration"], closed["calibration"])
         ratios = {w: _ratios(name, consts, recs[w], closed[w]) for w in recs}
         cs = ConstantSet(
@@ -292,6 +412,7 @@ def calibrate(laws: Iterable[str] = CALIBRATED_LAWS, *, sizes: dict[str, int] | 
             "calibration": tightness(ratios["calibration"]),
             "test": tightness(ratios["test"]),
             "regions": region_table(recs["test"], ratios["test"]),
+            "designs": {w: design_summary(recs[w]) for w in recs},
             "domain": domain.describe(),
         }
     return result, all_records

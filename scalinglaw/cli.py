@@ -904,18 +904,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         missing = [n for n in laws if n not in records]
         if missing:
             _fail(f"--records must hold every law of --laws; {args.records!r} lacks {', '.join(missing)}")
-    sizes = {"calibration": 16, "test": 8} if args.quick else dict(SIZES)
+    sizes = {"calibration": 16, "test": 8} if args.quick else SIZES
     from ._executors import make_executor
 
     executor, release = make_executor(args.workers, None)
     try:
         result, recs = calibrate(laws, sizes=sizes, executor=executor, records=records,
-                                 progress=sys.stderr.isatty())
+                                 progress=sys.stderr.isatty(), checkpoint=args.write_records)
     finally:
         release()
-    result = _strict(result)
-    if args.write_records:
+    if args.write_records:  # first: the engine's work is never lost to a later error
         write_records(recs, args.write_records)
+    result = _strict(result)
     if args.out:
         write(result, args.out)
     if args.json or not args.out:

@@ -11,9 +11,14 @@ Every problem is described by a JSON-friendly :class:`DesignPoint` (the keyword 
 :func:`~scalinglaw.problem.make_problem` plus the step fraction); the step itself is fixed when the point is
 evaluated (:func:`step_size`), because it depends on the law's step limit and on the exact engine's.
 
-The domain is a parameter: :data:`FINITE_DOMAIN` keeps to what the exact engine computes exactly today (finite
-:math:`d\le1500`); a domain with ``inf_fraction > 0`` and larger ``d_max`` and ``N`` is for an engine that is exact
-at :math:`d=\infty` and at large :math:`d` and :math:`N`.
+The domain is a parameter: :data:`DOMAIN` is the laws' documented domain (finite :math:`d` up to :math:`10^6` and
+:math:`d=\infty` for a quarter of the problems, up to :math:`10^{12}` samples, sketches up to :math:`M=16384`);
+:data:`FINITE_DOMAIN` is the earlier, smaller one (finite :math:`d\le1500`, :math:`N\le10^7`, :math:`M\le512`).
+
+The reference of a problem (:func:`reference`) is the exact engine, averaged over ``sketch_draws`` sketches for a
+sketched problem, except for sketches with :math:`M>` :data:`DRAWS_MAX_M` or :math:`d>` :data:`DRAWS_MAX_D`
+(including :math:`d=\infty`), whose drawn sketches cost :math:`O(M^2d)` each: their reference is the deterministic
+equivalent of the average over sketches (:func:`scalinglaw.deterministic.deterministic_risk`).
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from .errors import ParameterError
 from .laws.regression import SKETCH_MIN, SKETCH_RATIO
 from .problem import QUANTIZER_TARGETS, Problem, make_problem
 
-__all__ = ["DESIGN_LAWS", "FINITE_DOMAIN", "DesignPoint", "Domain", "design", "problem_of", "step_size"]
+__all__ = ["DESIGN_LAWS", "DOMAIN", "DRAWS_MAX_D", "DRAWS_MAX_M", "FINITE_DOMAIN", "DesignPoint", "Domain", "design",
+           "problem_of", "reference", "step_size"]
 
 DESIGN_LAWS = ("sgd", "sgd-quantized", "sketched", "sketched-quantized")
 SCHEMES = ("additive", "multiplicative", "multiplicative-coord")
 #: seeds of the two designs of a law (offset by the law's index): independent scrambles of the Sobol sequence
 SEEDS = {"calibration": 20261, "test": 77003}
+#: sketches with M and d at most these are averaged over drawn sketches by the exact engine; larger ones (and
+#: d = inf) use the deterministic equivalent of the average over sketches
+DRAWS_MAX_M, DRAWS_MAX_D = 64, 4096
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class Domain:
     b_offset : :math:`b-a` for the prior target (source condition), clipped to :math:`b>1` where needed.
     prior_fraction : share of problems with the prior target (the rest: all ones, :math:`b=a`).
     d : finite dimension (log).
-    inf_fraction : share of problems with :math:`d=\\infty` (0 while the engine is exact only at finite d).
+    inf_fraction : share of problems with :math:`d=\\infty`.
     steps_constant, n_geometric : steps :math:`T=N/B` for constant steps, samples :math:`N` for geometric decay (log).
     batch : batch size (log, integer) for the laws with a batch.
     step_fraction : :math:`\\gamma` as a fraction of the largest step the law admits (log).
@@ -55,8 +64,9 @@ class Domain:
     eps : quantization :math:`\\epsilon` (log).
     max_targets : at most this many quantized targets per problem (at least one for the quantized laws).
     M : sketch size (log, integer, at most d/4; points below 8 are dropped: the sketched laws' domain is
-        ``8 <= M <= d/4`` or no sketch); ``plain_fraction`` of the sketched
-        problems are plain regression under geometric decay (the law's :math:`M=d`).
+        ``8 <= M <= d/4`` or no sketch); ``plain_fraction`` of the sketched problems with finite :math:`d` are
+        plain regression under geometric decay (the law's :math:`M=d`; at :math:`d=\\infty` the laws need a
+        sketch).
     sketch_draws : sketches averaged per problem (at least ``32/M``).
     """
 
@@ -81,8 +91,12 @@ class Domain:
         return asdict(self)
 
 
-#: What the exact engine computes exactly today: finite d.
+#: The earlier designs' domain (the dense engine's reach): finite d <= 1500, N <= 1e7, M <= 512.
 FINITE_DOMAIN = Domain()
+#: The laws' documented domain: d up to 1e6 and d = inf (a quarter), T = N/B up to 1e12 steps (constant steps),
+#: N up to 1e12 samples (geometric decay), sketches 8 <= M <= min(16384, d/4).
+DOMAIN = Domain(d=(8.0, 1e6), inf_fraction=0.25, steps_constant=(10.0, 1e12), n_geometric=(100.0, 1e12),
+                M=(8.0, 16384.0))
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,21 @@ class DesignPoint:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignPoint:
         return cls(law=d["law"], kwargs=dict(d["kwargs"]), step_fraction=float(d["step_fraction"]))
+
+    @property
+    def reference(self) -> str:
+        """What the closed form is checked against: ``"exact"`` or ``"de"`` (:func:`reference`)."""
+        return reference(self.kwargs)
+
+
+def reference(kwargs: dict[str, Any]) -> str:
+    """``"de"`` (the deterministic equivalent of the average over sketches) for a sketch with
+    :math:`M>` :data:`DRAWS_MAX_M` or :math:`d>` :data:`DRAWS_MAX_D` (or :math:`d=\\infty`); ``"exact"`` (the
+    exact engine, averaged over ``sketch_draws`` drawn sketches for a sketch) otherwise."""
+    if "M" not in kwargs:
+        return "exact"
+    d = kwargs["d"]
+    return "de" if kwargs["M"] > DRAWS_MAX_M or d == "inf" or d > DRAWS_MAX_D else "exact"
 
 
 def _log(u: float, lo: float, hi: float) -> float:
@@ -138,14 +167,13 @@ def _point(law: str, u: np.ndarray, domain: Domain, index: int) -> DesignPoint:
         n = _log(u[4], *domain.n_geometric)
         kw["N"] = max(B * 2, round(n / B) * B)
         top = domain.M[1] if d_inf else min(domain.M[1], kw["d"] // SKETCH_RATIO)
-        if u[9] >= domain.plain_fraction and top >= domain.M[0]:
-            v = (u[9] - domain.plain_fraction) / (1.0 - domain.plain_fraction)
+        if d_inf or (u[9] >= domain.plain_fraction and top >= domain.M[0]):
+            # d = inf: always a sketch (the laws need a finite M), the coordinate used in full
+            v = u[9] if d_inf else (u[9] - domain.plain_fraction) / (1.0 - domain.plain_fraction)
             M = round(_log(v, domain.M[0], top))
             kw["M"] = M
-            # small sketches fluctuate most: more draws for them
-            kw.update(sketch_draws=max(domain.sketch_draws, math.ceil(32 / M)), sketch_seed=index)
-        elif d_inf:
-            raise ParameterError("plain_fraction", domain.plain_fraction, "be 0 when d = inf is drawn")
+            if reference(kw) == "exact":  # small sketches fluctuate most: more draws for them
+                kw.update(sketch_draws=max(domain.sketch_draws, math.ceil(32 / M)), sketch_seed=index)
     else:
         kw.update(schedule="constant", average=_pick(u[7], ("uniform", "tail")))
         kw["N"] = round(_log(u[4], *domain.steps_constant)) * B
@@ -163,7 +191,7 @@ def _point(law: str, u: np.ndarray, domain: Domain, index: int) -> DesignPoint:
     return DesignPoint(law=law, kwargs=kw, step_fraction=float(round(_log(u[6], *domain.step_fraction), 5)))
 
 
-def design(law: str, which: str, size: int, domain: Domain = FINITE_DOMAIN) -> list[DesignPoint]:
+def design(law: str, which: str, size: int, domain: Domain = DOMAIN) -> list[DesignPoint]:
     """The ``which`` (``"calibration"`` or ``"test"``) design of ``law``: ``size`` points (a power of 2).
 
     Scrambled Sobol points (seeded per law and design, so the two designs are independent) mapped to the
@@ -191,15 +219,34 @@ def step_size(point: DesignPoint) -> tuple[float, float, float]:
     """``(gamma, law_limit, exact_limit)``: the step is ``step_fraction`` times the smaller limit.
 
     ``law_limit`` is the largest step the closed form admits (its ``step_limit``), ``exact_limit`` the exact
-    engine's largest stable step (smallest over the sketch draws).
+    engine's largest stable step (smallest over the sketch draws; on the deterministic equivalent's spectrum for a
+    point whose :func:`reference` is ``"de"``).
     """
     from .dynamics import max_stable_step, moment_coefficients
     from .predict import law_for_problem
-    from .reduction import reduce_problem
+    from .reduction import engine_quantizers, reduce_problem
 
     kw = point.kwargs
     probe = make_problem(**{**kw, "N": max(2, kw["B"]) * 2}, gamma=1e-9)
-    exact = min(max_stable_step(moment_coefficients(dp, probe.quantizers, probe.B)) for dp in reduce_problem(probe))
+    if point.reference == "de":
+        from .deterministic import equivalent_measure
+
+        measures = [equivalent_measure(probe, 1)]
+    else:
+        measures = reduce_problem(probe)
+    quantizers = engine_quantizers(probe)
+    exact = min(max_stable_step(moment_coefficients(m, quantizers, probe.B)) for m in measures)
     law, inputs, _ = law_for_problem(probe, "unit")
     limit = float(law.step_limit(**inputs))
-    return point.step_fraction * min(limit, exact), limit, exact
+    gamma = point.step_fraction * min(limit, exact)
+    if point.reference == "exact" and "M" not in kw:
+        # a compressed measure depends on the horizon gamma N / B: the run's own measure may be slightly less stable
+        for _ in range(3):
+            run_problem = make_problem(**kw, gamma=gamma)  # both levels: the engine refines to estimate its error
+            run = reduce_problem(run_problem) + reduce_problem(run_problem, level=1)
+            own = min(max_stable_step(moment_coefficients(m, quantizers, probe.B)) for m in run)
+            if own >= exact:
+                break
+            exact = own
+            gamma = point.step_fraction * min(limit, exact)
+    return gamma, limit, exact

@@ -50,6 +50,7 @@ __all__ = [
     "effective_sizes",
     "exact_effective_data_size",
     "law_for_problem",
+    "law_spec",
     "power_law_exponents",
 ]
 
@@ -107,6 +108,13 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
     """The regression law that covers ``problem``, its inputs, and notes; refuses uncovered set-ups."""
     from .laws.registry import get_law
 
+    name, options, inputs, notes = law_spec(problem)
+    return get_law(name + (f":{constants}" if constants else ""), **options), inputs, notes
+
+
+def law_spec(problem: Problem) -> tuple[str, dict[str, Any], dict[str, Any], list[str]]:
+    """:func:`law_for_problem` without building the law: its name, options, inputs and notes (problems with the
+    same name and options share one law, evaluated on arrays of inputs)."""
     if problem.distributed:
         raise UnsupportedConfigurationError(
             "the regression laws describe one worker; distributed runs go through closed_form_risk (period 1) or "
@@ -124,10 +132,9 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
             )
         inputs = {**common, "d": spec.d}
         if not quantized and problem.B == 1:
-            return get_law("sgd" + (f":{constants}" if constants else ""), average=problem.average), inputs, notes
-        law = get_law("sgd-quantized" + (f":{constants}" if constants else ""), test_inputs=problem.test_inputs,
-                      average=problem.average, **schemes)
-        return law, {**inputs, "B": problem.B, **eps}, notes
+            return "sgd", {"average": problem.average}, inputs, notes
+        options = {"test_inputs": problem.test_inputs, "average": problem.average, **schemes}
+        return "sgd-quantized", options, {**inputs, "B": problem.B, **eps}, notes
     if problem.schedule == "geometric" and problem.average == "last":
         M = problem.M if problem.M is not None else spec.d
         if problem.M is not None and problem.M == spec.d:
@@ -142,10 +149,8 @@ def law_for_problem(problem: Problem, constants: str | None = None) -> tuple[Law
         if problem.M is not None and problem.sketch_basis == "raw":
             notes.append("raw-basis data quantization: the closed form assumes the eigenbasis")
         if not quantized:
-            return get_law("sketched" + (f":{constants}" if constants else "")), inputs, notes
-        law = get_law("sketched-quantized" + (f":{constants}" if constants else ""),
-                      test_inputs=problem.test_inputs, **schemes)
-        return law, {**inputs, **eps}, notes
+            return "sketched", {}, inputs, notes
+        return "sketched-quantized", {"test_inputs": problem.test_inputs, **schemes}, {**inputs, **eps}, notes
     raise UnsupportedConfigurationError(
         f"no closed form for schedule={problem.schedule} with average={problem.average}: the laws cover constant "
         "steps with averaging (Zou et al.) and geometric decay with the last iterate (Lin et al.); use --method exact"

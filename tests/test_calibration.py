@@ -2,8 +2,8 @@
 
 The full designs are evaluated by ``scalinglaw calibrate`` (minutes); its records ship in
 ``scalinglaw/data/calibration_records.json``. Here: the recorded test design against the calibrated closed forms
-(cheap: closed forms only), a few recorded problems against fresh exact-engine evaluations, and the designs'
-coverage of the documented domain.
+(closed forms only, one law per option set evaluated on arrays), a few recorded problems against fresh
+exact-engine (and deterministic-equivalent) evaluations, and the designs' coverage of the documented domain.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from scalinglaw.calibration import (
     CALIBRATED_LAWS,
     SIZES,
     Record,
+    closed_over_exact,
     closed_terms,
+    closed_terms_all,
     evaluate_point,
     read_records,
     region_table,
     tightness,
 )
-from scalinglaw.design import FINITE_DOMAIN, design
+from scalinglaw.design import DOMAIN, design
 
 RECORDS_PATH = resources.files("scalinglaw.data").joinpath("calibration_records.json")
 CALIBRATION = json.loads(resources.files("scalinglaw.data").joinpath("calibration.json").read_text())
@@ -40,7 +42,9 @@ def test_ratios(records) -> dict[str, np.ndarray]:
     """closed (calibrated constants) / recorded exact excess risk on each law's test design."""
     out = {}
     for law in CALIBRATED_LAWS:
-        out[law] = np.array([sum(closed_terms(r, None).values()) / r.exact_total for r in records[law]["test"]])
+        recs = records[law]["test"]
+        closed = np.array([sum(t.values()) for t in closed_terms_all(recs, None)])
+        out[law] = closed_over_exact(closed, np.array([r.exact_total for r in recs]))  # inf where exact is 0
     return out
 
 
@@ -73,29 +77,39 @@ def test_tightness_on_the_test_design(law, records, test_ratios):
 def test_shipped_tightness_matches_the_records(test_ratios):
     """calibration.json (and so theory/calibration.md) reports what the records give with the shipped constants."""
     for law in CALIBRATED_LAWS:
-        assert CALIBRATION[law]["test"]["median"] == pytest.approx(float(np.median(test_ratios[law])), rel=1e-9)
+        shipped, fresh = CALIBRATION[law]["test"], tightness(test_ratios[law])
+        for key in ("n", "median", "p90", "fraction_bounded", "exact_zero"):
+            assert shipped[key] == pytest.approx(fresh[key], rel=1e-9), (law, key)
 
 
 def test_recorded_problems_match_fresh_engine_runs(records):
-    """Two recorded test problems per law (random, seeded; d <= 400 to keep this quick) re-evaluated from scratch:
-    same step and the same exact excess risk; and the design regenerates the recorded points."""
+    """Two recorded test problems per law (random, seeded; exact engine, finite d <= 400 to keep this quick), one
+    at d = inf and one whose reference is the deterministic equivalent, re-evaluated from scratch: same step and
+    the same reference excess risk; and the design regenerates the recorded points."""
     rng = np.random.default_rng(15)
+    picks = []
     for law in CALIBRATED_LAWS:
         recs = records[law]["test"]
-        regenerated = design(law, "test", SIZES["test"], FINITE_DOMAIN)
-        assert len(regenerated) == len(recs)
-        small = [i for i, r in enumerate(recs) if r.point.kwargs["d"] != "inf" and r.point.kwargs["d"] <= 400]
-        for i in rng.choice(small, size=2, replace=False):
-            assert regenerated[i].to_dict() == recs[i].point.to_dict()
-            fresh = evaluate_point(recs[i].point)
-            assert fresh.gamma == pytest.approx(recs[i].gamma, rel=1e-9)
-            assert fresh.exact_total == pytest.approx(recs[i].exact_total, rel=1e-7)
-            assert sum(closed_terms(fresh, None).values()) >= fresh.exact_total
+        regenerated = design(law, "test", SIZES[law]["test"], DOMAIN)
+        assert [p.to_dict() for p in regenerated] == [r.point.to_dict() for r in recs], law
+        small = [i for i, r in enumerate(recs) if r.point.reference == "exact" and r.point.kwargs["d"] != "inf"
+                 and r.point.kwargs["d"] <= 400]
+        picks += [recs[i] for i in rng.choice(small, size=2, replace=False)]
+    sgd_inf = [r for r in records["sgd"]["test"] if r.point.kwargs["d"] == "inf"]
+    de = [r for r in records["sketched"]["test"] if r.point.reference == "de" and r.point.kwargs["N"] < 1e5]
+    picks += [sgd_inf[int(rng.integers(len(sgd_inf)))], de[int(rng.integers(len(de)))]]
+    for rec in picks:
+        fresh = evaluate_point(rec.point)
+        assert fresh.gamma == pytest.approx(rec.gamma, rel=1e-9)
+        assert fresh.exact_total == pytest.approx(rec.exact_total, rel=1e-7)
+        assert sum(closed_terms(fresh, None).values()) >= fresh.exact_total
 
 
 def test_design_covers_the_documented_domain(records):
     """Both averages, every scheme, eps up to ~0.3, step fractions down to ~0.01, both test conventions, b on both
-    sides of a, batches above 1, plain regression under geometric decay, sketches of every size."""
+    sides of a, batches above 1, plain regression under geometric decay, d = inf for about a quarter of the
+    problems and finite d up to ~1e6, N up to ~1e12 under both schedules, sketches up to M ~ 1e4 (references:
+    drawn sketches and the deterministic equivalent)."""
     pts = [r.point for law in CALIBRATED_LAWS for r in records[law]["test"]]
     kws = [p.kwargs for p in pts]
     fracs = np.array([p.step_fraction for p in pts])
@@ -108,5 +122,10 @@ def test_design_covers_the_documented_domain(records):
     b_minus_a = [k["b"] - k["a"] for k in kws if k.get("target") == "prior"]
     assert min(b_minus_a) < -0.5 and max(b_minus_a) > 1.0
     assert max(k["B"] for k in kws) > 32
-    sketched = [k for k in kws if k.get("schedule") == "geometric"]
-    assert any("M" not in k for k in sketched) and any(k.get("M", 0) >= 128 for k in sketched)
+    assert 0.2 < np.mean([k["d"] == "inf" for k in kws]) < 0.3
+    assert max(k["d"] for k in kws if k["d"] != "inf") > 5e5
+    for schedule in ("constant", "geometric"):
+        assert max(k["N"] for k in kws if k["schedule"] == schedule) > 3e11, schedule
+    sketched = [p for p in pts if p.kwargs.get("schedule") == "geometric"]
+    assert any("M" not in p.kwargs for p in sketched) and max(p.kwargs.get("M", 0) for p in sketched) >= 8192
+    assert {p.reference for p in sketched} == {"exact", "de"}
