@@ -199,6 +199,27 @@ def discrete_gauss_rule(count: float, points: int) -> tuple[np.ndarray, np.ndarr
     return x, w
 
 
+def block_rule(spectrum: Spectrum, first: float, last: float, index_ratio: float, lambda_ratio: float,
+               points: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (indices) and weights of the blockwise discrete Gauss rule over the indices ``first..last``.
+
+    Blocks of consecutive indices with ``hi + 1 <= ratio * lo``, ``ratio`` the smaller of ``index_ratio`` and the
+    index ratio at which a power law falls by ``lambda_ratio``, halved in log ``level`` times (refinement); each block
+    gets the ``points``-point rule of :func:`discrete_gauss_rule` (a block of fewer indices keeps them all).
+    """
+    a_eff = getattr(spectrum, "a", 1.0) or 1.0
+    ratio = min(index_ratio, lambda_ratio ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
+    ratio = max(ratio, 1.0 + 1e-9)
+    xs, ws = [], []
+    for lo, hi in _blocks(first, last, ratio):
+        x, w = discrete_gauss_rule(hi - lo + 1.0, points)
+        xs.append(lo + x)
+        ws.append(w)
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ws)
+
+
 def _blocks(first: float, last: float, ratio: float) -> list[tuple[float, float]]:
     """Consecutive integer blocks ``[lo, hi]`` covering ``first..last`` with ``hi + 1 <= ratio * lo`` (at least
     one integer each)."""
@@ -425,14 +446,10 @@ def spectrum_measure(
     ws = [np.ones_like(head)]
     compressed = False
     if last > n0:
-        a_eff = getattr(spectrum, "a", 1.0) or 1.0
-        ratio = min(BLOCK_RATIO, BLOCK_LAMBDA_RATIO ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
-        ratio = max(ratio, 1.0 + 1e-9)
-        for lo, hi in _blocks(n0 + 1.0, last, ratio):
-            x, w = discrete_gauss_rule(hi - lo + 1.0, BLOCK_POINTS)
-            compressed |= hi - lo + 1.0 > BLOCK_POINTS
-            xs.append(lo + x)
-            ws.append(w)
+        x, w = block_rule(spectrum, n0 + 1.0, last, BLOCK_RATIO, BLOCK_LAMBDA_RATIO, BLOCK_POINTS, level)
+        compressed = x.size < last - n0
+        xs.append(x)
+        ws.append(w)
     x = np.concatenate(xs)
     weight = np.concatenate(ws)
     mu = _at(spectrum, x)

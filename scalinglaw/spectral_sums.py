@@ -51,11 +51,10 @@ from scipy import special
 from .errors import ParameterError
 from .measure import (
     _at,
-    _blocks,
     _index_below,
     _target_at,
+    block_rule,
     compressible,
-    discrete_gauss_rule,
 )
 from .spectra import LogPowerLaw, PowerLaw, Spectrum
 from .targets import SourcePrior, Target
@@ -452,17 +451,9 @@ def spectral_sums(spectrum: Spectrum, target: Target, M: float, *, level: int = 
     with np.errstate(over="ignore"):  # the search may probe indices where lambda underflows to 0
         n_e = min(float(d), _index_below(spectrum, FAR_LEVEL * lam_M, d))
     sig = target.second_moments(spectrum, n_h)
-    xs, ws = [], []
+    node_x = node_w = np.zeros(0)
     if n_e > n_h:
-        a_eff = getattr(spectrum, "a", 1.0) or 1.0
-        ratio = min(TAIL_RATIO, TAIL_LAMBDA_RATIO ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
-        ratio = max(ratio, 1.0 + 1e-9)
-        for lo, hi in _blocks(n_h + 1.0, n_e, ratio):
-            x, w = discrete_gauss_rule(hi - lo + 1.0, TAIL_POINTS)
-            xs.append(lo + x)
-            ws.append(w)
-    node_x = np.concatenate(xs) if xs else np.zeros(0)
-    node_w = np.concatenate(ws) if ws else np.zeros(0)
+        node_x, node_w = block_rule(spectrum, n_h + 1.0, n_e, TAIL_RATIO, TAIL_LAMBDA_RATIO, TAIL_POINTS, level)
     node_lam = _at(spectrum, node_x) if node_x.size else node_x
     node_sig = _target_at(target, spectrum, node_x) if node_x.size else node_x
     far_trace = far_signal = far_top = 0.0
