@@ -84,6 +84,8 @@ class AllocationModel(ABC):
     #: how the grid optimum is refined: ``"gradient"`` (L-BFGS-B; smooth losses) or ``"profile"`` (nested zoomed
     #: grids, derivative-free: for losses with kinks along a ridge, see :func:`_profile_search`)
     search: ClassVar[str] = "gradient"
+    #: how a named format enters the loss, where that is an approximation the result must carry
+    format_note: ClassVar[str | None] = None
     #: order of the wall time of one optimum (grid + L-BFGS-B; 2-90 ms measured on the development machine), for
     #: the resource estimate of a frontier
     seconds_per_solve: ClassVar[float] = 0.1
@@ -315,6 +317,8 @@ class RegressionModel(AllocationModel):
     search: ClassVar[str] = "profile"
     precision_bounds = (1.0, 32.0)
     fixed_precision = 32.0
+    format_note = ("each format enters the law as its idealised epsilon, a surrogate of the real format that is not "
+                   "verified as a bound (theory/exact-risk.md §11)")
 
     def __init__(self, *, a: float = 2.0, b: float | None = None, sigma2: float = 1.0, gamma: float = 0.1,
                  B: float = 1.0, quantize: Sequence[str] = (), scheme: str = "fp", range_: float = 4.0,
@@ -478,6 +482,8 @@ class ExactModel(RegressionModel):
     grid_2d = (10, 10)
     refine = False
     seconds_per_solve = 30.0  # about a hundred exact risks per optimum
+    format_note = ("each format enters the exact engine as its idealised epsilon, a surrogate of the real format "
+                   "(theory/exact-risk.md §11)")
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -1179,7 +1185,8 @@ def _optimize(model: AllocationModel, budget: float, kind: str, formats: Sequenc
             if best is None or alloc.loss < best.loss:
                 best = alloc
         assert best is not None
-        return _replace(best, method="grid (named formats)", candidates=candidates,
+        method = "grid (named formats)" + (f"; {model.format_note}" if model.format_note else "")
+        return _replace(best, method=method, candidates=candidates,
                         reference=model.reference(budget, kind))
     if integer_bits and model.precision_free and "precision" not in fixed:
         lo, hi = model.precision_bounds

@@ -215,3 +215,13 @@ def test_allocation_search_excludes_steps_the_law_refuses():
         model.terms(1e6, 1e8, 2.0)
     assert np.isfinite(model.raw_loss(np.array([100.0]), np.array([1e8]), np.array([12.0])))[0]
     assert np.isfinite(sum(model.terms(100.0, 1e8, 12.0).values()))
+
+
+def test_named_formats_in_a_regression_law_are_labelled_surrogates():
+    """A named format enters the sketched laws as its idealised epsilon: the result says so; Kumar's law takes the
+    format's bits as its paper does, with no such label."""
+    reg = optimize_allocation("sketched-quantized", 1e14, quantize=["data"], scheme="fp",
+                              formats=["fp8_e4m3", "bf16"])
+    assert reg.method.startswith("grid (named formats)") and "surrogate" in reg.method
+    kumar = optimize_allocation("kumar", 1e22, formats=["int4", "int8", "bf16"])
+    assert kumar.method == "grid (named formats)"
