@@ -209,7 +209,11 @@ def block_rule(spectrum: Spectrum, first: float, last: float, index_ratio: float
     """
     a_eff = getattr(spectrum, "a", 1.0) or 1.0
     ratio = min(index_ratio, lambda_ratio ** (1.0 / max(a_eff, 1e-12))) ** (0.5**level)
-    ratio = max(ratio, 1.0 + 1e-9)
+    return _gauss_blocks(first, last, max(ratio, 1.0 + 1e-9), points)
+
+
+def _gauss_blocks(first: float, last: float, ratio: float, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and weights of the ``points``-point discrete Gauss rule on each block of :func:`_blocks`."""
     xs, ws = [], []
     for lo, hi in _blocks(first, last, ratio):
         x, w = discrete_gauss_rule(hi - lo + 1.0, points)
@@ -299,14 +303,10 @@ REMAINDER_POINTS = 10
 def _block_sum(spectrum: Spectrum, first: float, last: float, f: Callable[[np.ndarray], np.ndarray]) -> float:
     r""":math:`\sum_{i=\text{first}}^{\text{last}}f(\lambda_i)` for ``f`` smooth in the index: discrete Gauss rules
     on blocks of index ratio 2 (exact on blocks of at most ``REMAINDER_POINTS`` coordinates)."""
-    xs, ws = [], []
-    for lo, hi in _blocks(first, last, BLOCK_RATIO):
-        x, w = discrete_gauss_rule(hi - lo + 1.0, REMAINDER_POINTS)
-        xs.append(lo + x)
-        ws.append(w)
-    if not xs:
+    x, w = _gauss_blocks(first, last, BLOCK_RATIO, REMAINDER_POINTS)
+    if not x.size:
         return 0.0
-    return float(np.concatenate(ws) @ f(_at(spectrum, np.concatenate(xs))))
+    return float(w @ f(_at(spectrum, x)))
 
 
 def _remainder_second_moment(spectrum: Spectrum, start: float, qv: QuantizedVariance) -> float:

@@ -7,16 +7,7 @@ import subprocess
 import sys
 
 import pytest
-
-from scalinglaw.cli import main
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
+from cli_helpers import run
 
 
 def test_predict_default_table(capsys):

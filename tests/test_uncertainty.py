@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run
 
 from scalinglaw.allocate import allocation_model, flatness_range, frontier, optimize_allocation
 from scalinglaw.cli import main
@@ -322,14 +323,6 @@ def test_bootstrap_intervals_cover_the_truth_at_about_their_level():
 
 
 # ================================================================================================ CLI
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
-
-
 @pytest.fixture(scope="module")
 def fit_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fit")
