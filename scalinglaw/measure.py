@@ -22,6 +22,12 @@ with smooth targets, :func:`spectrum_measure` builds a compressed measure [deriv
   exact for polynomials of degree :math:`2p-1` in the index, positive weights summing to the block's size, so
   there is no sum-versus-integral (Euler-Maclaurin) error; the summand is analytic in the index on blocks of
   ratio :math:`\le2`, so the error falls geometrically with :math:`p`;
+* the **slow range** (:math:`\tilde\mu_i\sum_t\gamma_t\le` ``SLOW_RATE``), where a coordinate's contribution is a
+  low-degree polynomial in :math:`\lambda` to rounding (its deviation from the initial state is a power series in
+  :math:`\lambda\sum_t\gamma_t`): its blocks' nodes are merged into ``SLOW_POINTS`` nodes, the Gauss rule of the
+  count measure :math:`\sum_i\delta_{\lambda_i}` in :math:`\lambda` (exact for degree :math:`2p-1`), whose
+  signal weights are the interpolatory ones of the signal measure :math:`\sum_i\lambda_is_i\delta_{\lambda_i}`
+  (degree :math:`p-1`) (:func:`slow_rule`);
 * a **frozen remainder** :math:`i\ge I` whose coordinates the whole run cannot move
   (:math:`\tilde\mu_I\sum_t\gamma_t\le\delta`), lumped into one node that carries its count, trace and signal
   exactly (sums in closed form: Hurwitz zeta). Everything the engine needs from a coordinate it cannot move is
@@ -40,7 +46,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import brentq
 
 from .errors import ParameterError
@@ -53,6 +58,7 @@ __all__ = [
     "SpectralMeasure",
     "compressible",
     "discrete_gauss_rule",
+    "slow_rule",
     "spectrum_measure",
 ]
 
@@ -68,6 +74,10 @@ FAST_RATE = 0.05
 BLOCK_RATIO = 2.0
 BLOCK_LAMBDA_RATIO = 10.0
 BLOCK_POINTS = 6
+#: Slow coordinates, (total step) x (quantized variance) at most SLOW_RATE, are merged into SLOW_POINTS nodes per
+#: slow range by a Gauss rule in the eigenvalue (:func:`slow_rule`); ``level`` splits the slow range in 2**level.
+SLOW_RATE = 0.1
+SLOW_POINTS = 6
 
 
 @dataclass(frozen=True)
@@ -186,17 +196,109 @@ def discrete_gauss_rule(count: float, points: int) -> tuple[np.ndarray, np.ndarr
     nodes, weights : ndarray
         Nodes in :math:`[0,N-1]` (ascending) and weights.
     """
-    N = float(count)
-    p = int(points)
-    if p >= N:
-        x = np.arange(int(N), dtype=np.float64)
-        return x, np.ones_like(x)
-    k = np.arange(1, p, dtype=np.float64)
+    x, w = _discrete_gauss_rules(np.array([float(count)]), int(points))
+    return x[0], w[0]
+
+
+def _discrete_gauss_rules(counts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`discrete_gauss_rule` for many counts ``N > p`` at once (one batched eigensolve); a count of at most
+    ``p`` must be handled by the caller (its rule is every integer)."""
+    N = np.asarray(counts, dtype=np.float64)[:, None]
+    if np.any(N <= p):
+        if N.size == 1:
+            x = np.arange(int(N[0, 0]), dtype=np.float64)
+            return x[None, :], np.ones_like(x)[None, :]
+        raise ValueError("counts must exceed the number of points")
+    k = np.arange(1, p, dtype=np.float64)[None, :]
     off = np.sqrt((1.0 - (k / N) ** 2) / (4.0 - 1.0 / (k * k)))
-    t, V = eigh_tridiagonal(np.zeros(p), off)
-    w = N * V[0] ** 2
+    J = np.zeros((N.shape[0], p, p))
+    i = np.arange(p - 1)
+    J[:, i, i + 1] = off
+    J[:, i + 1, i] = off
+    t, V = np.linalg.eigh(J)
+    w = N * V[:, 0, :] ** 2
     x = 0.5 * ((N - 1.0) + N * t)
     return x, w
+
+
+def slow_rule(
+    lam: np.ndarray, weight: np.ndarray, target_sq: np.ndarray, points: int, pieces: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Merge the nodes of slow coordinates into ``points`` nodes per piece: Gauss in the eigenvalue [derived].
+
+    The nodes ``lam`` with multiplicities ``weight`` and per-coordinate target second moments ``target_sq`` (a
+    fine rule of the slow range) are split into ``pieces`` ranges of equal width in :math:`\log\lambda`. On each,
+    the ``points``-point Gauss rule of the count measure :math:`\sum_kw_k\delta_{\lambda_k}` (Lanczos with full
+    reorthogonalisation on the fine nodes, then Golub-Welsch) gives nodes :math:`\mu_q` and multiplicities
+    :math:`W_q`: :math:`\sum_qW_qP(\mu_q)=\sum_kw_kP(\lambda_k)` for :math:`\deg P\le2p-1`. The target second
+    moment at a node is fixed by the interpolatory rule of the signal measure,
+    :math:`W_q\mu_qS_q=\sum_kw_k\lambda_ks_kL_q(\lambda_k)` (Lagrange basis :math:`L_q` on the nodes), exact for
+    signal-weighted polynomials of degree :math:`\le p-1`. Where the total step moves these coordinates by at most
+    ``SLOW_RATE``, what the run does to a coordinate is a power series in :math:`\lambda` whose degree-:math:`p`
+    remainder is about ``SLOW_RATE**p / p!`` (1e-12 for the defaults) relative; the engine's refinement
+    (``pieces`` doubled) measures the actual error. A piece with at most ``points`` nodes, or whose signal weights
+    come out non-positive, is kept as it is.
+
+    Returns
+    -------
+    mu, weight, target_sq : ndarray
+        The merged nodes, in decreasing order of the eigenvalue.
+    """
+    order = np.argsort(-lam, kind="stable")
+    lam, weight, target_sq = lam[order], weight[order], target_sq[order]
+    if lam.size == 0:
+        return lam, weight, target_sq
+    edges = np.exp(np.linspace(math.log(lam[0]), math.log(lam[-1]), pieces + 1)[1:-1])
+    cut = np.searchsorted(-lam, -edges, side="right")  # piece k: lam in (edge_k, edge_{k-1}]
+    out = []
+    for idx in np.split(np.arange(lam.size), cut):
+        l, w, t = lam[idx], weight[idx], target_sq[idx]
+        if l.size > points:
+            merged = _gauss_in_eigenvalue(l, w, t, points)
+            if merged is not None:
+                out.append(merged)
+                continue
+        out.append((l, w, t))
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(3))  # type: ignore[return-value]
+
+
+def _gauss_in_eigenvalue(
+    lam: np.ndarray, weight: np.ndarray, target_sq: np.ndarray, p: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One piece of :func:`slow_rule` (``None`` if the signal weights are not all positive)."""
+    top = float(lam.max())
+    t = lam / top  # in (0, 1]: a well-scaled Lanczos
+    total = float(weight.sum())
+    q = np.sqrt(weight / total)
+    Q = np.zeros((p, t.size))
+    alpha, beta = np.zeros(p), np.zeros(p)
+    Q[0] = q
+    for j in range(p):
+        v = t * Q[j]
+        alpha[j] = Q[j] @ v
+        for _ in range(2):  # full reorthogonalisation, twice
+            v -= Q[: j + 1].T @ (Q[: j + 1] @ v)
+        if j + 1 < p:
+            beta[j] = float(np.linalg.norm(v))
+            if not beta[j] > 0:
+                return None
+            Q[j + 1] = v / beta[j]
+    J = np.diag(alpha) + np.diag(beta[: p - 1], 1) + np.diag(beta[: p - 1], -1)
+    nodes, V = np.linalg.eigh(J)
+    W = total * V[0] ** 2
+    if not (np.all(nodes > 0) and np.all(W > 0)):
+        return None
+    # Lagrange basis on the nodes at every fine node
+    L = np.ones((p, t.size))
+    for a in range(p):
+        for b in range(p):
+            if a != b:
+                L[a] *= (t - nodes[b]) / (nodes[a] - nodes[b])
+    S = (L @ (weight * target_sq * t)) / (W * nodes)
+    if not np.all(np.isfinite(S)) or np.any(S < 0) or (np.any(S == 0) and np.any(target_sq > 0)):
+        return None
+    order = np.argsort(-nodes)
+    return nodes[order] * top, W[order], S[order]
 
 
 def block_rule(spectrum: Spectrum, first: float, last: float, index_ratio: float, lambda_ratio: float,
@@ -214,14 +316,22 @@ def block_rule(spectrum: Spectrum, first: float, last: float, index_ratio: float
 
 def _gauss_blocks(first: float, last: float, ratio: float, points: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and weights of the ``points``-point discrete Gauss rule on each block of :func:`_blocks`."""
-    xs, ws = [], []
-    for lo, hi in _blocks(first, last, ratio):
-        x, w = discrete_gauss_rule(hi - lo + 1.0, points)
-        xs.append(lo + x)
-        ws.append(w)
-    if not xs:
+    blocks = np.array(_blocks(first, last, ratio)).reshape(-1, 2)
+    if not blocks.size:
         return np.zeros(0), np.zeros(0)
-    return np.concatenate(xs), np.concatenate(ws)
+    counts = blocks[:, 1] - blocks[:, 0] + 1.0
+    big = counts > points
+    xs, ws = [], []
+    if np.any(big):
+        x, w = _discrete_gauss_rules(counts[big], points)
+        xs.append((blocks[big, :1] + x).ravel())
+        ws.append(w.ravel())
+    for lo, hi in blocks[~big]:  # a block of at most ``points`` indices keeps them all
+        xs.append(np.arange(lo, hi + 1.0))
+        ws.append(np.ones(int(hi - lo + 1.0)))
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    order = np.argsort(x, kind="stable")
+    return x[order], w[order]
 
 
 def _blocks(first: float, last: float, ratio: float) -> list[tuple[float, float]]:
@@ -445,15 +555,27 @@ def spectrum_measure(
     xs = [head]
     ws = [np.ones_like(head)]
     compressed = False
-    if last > n0:
-        x, w = block_rule(spectrum, n0 + 1.0, last, BLOCK_RATIO, BLOCK_LAMBDA_RATIO, BLOCK_POINTS, level)
-        compressed = x.size < last - n0
+    slow_start = last + 1.0
+    if last > n0 and data_variance is None and rate_root == 0.0 and horizon > 0:
+        slow_mu = _variance_at_rate(SLOW_RATE / horizon, rate_scale, rate_floor, rate_root)
+        if slow_mu > 0:
+            slow_start = max(n0 + 1.0, min(slow_start, _index_below(spectrum, slow_mu, d)))
+    if slow_start - 1.0 > n0:
+        x, w = block_rule(spectrum, n0 + 1.0, slow_start - 1.0, BLOCK_RATIO, BLOCK_LAMBDA_RATIO, BLOCK_POINTS, level)
+        compressed = x.size < slow_start - 1.0 - n0
         xs.append(x)
         ws.append(w)
     x = np.concatenate(xs)
     weight = np.concatenate(ws)
     mu = _at(spectrum, x)
     s = _target_at(target, spectrum, x)
+    n_slow = 0
+    if slow_start <= last:
+        xl, wl = block_rule(spectrum, slow_start, last, BLOCK_RATIO, BLOCK_LAMBDA_RATIO, BLOCK_POINTS, level)
+        mu_l, w_l, s_l = slow_rule(_at(spectrum, xl), wl, _target_at(target, spectrum, xl), SLOW_POINTS, 2**level)
+        compressed = compressed or mu_l.size < last - slow_start + 1.0
+        n_slow = mu_l.size
+        mu, weight, s = np.append(mu, mu_l), np.append(weight, w_l), np.append(s, s_l)
     frozen = None
     notes: list[str] = []
     if start <= d:
@@ -490,8 +612,10 @@ def spectrum_measure(
         )
     if compressed:
         notes.append(
-            f"spectral measure: {int(n0)} explicit coordinates and {x.size - int(n0)} quadrature nodes for "
+            f"spectral measure: {int(n0)} explicit coordinates and {x.size - int(n0) + n_slow} quadrature nodes for "
             f"indices {int(n0) + 1}..{last:.6g}"
+            + (f" ({n_slow} of them Gauss nodes in the eigenvalue for the slow indices from {slow_start:.6g})"
+               if n_slow else "")
         )
     fixed = None if target.is_random else np.sqrt(s)  # Ones: 1 at every node, the lumped one included
     return SpectralMeasure(

@@ -23,6 +23,18 @@ def _mp_divdiff(n: int, nodes: list[float]) -> float:
         return float(table[0])
 
 
+def _mp_opitz(n: int, nodes: list[float]) -> float:
+    """f[x_0..x_k] of x^n at 60 digits by the Opitz formula (J^n)_{0k}, J bidiagonal (confluent nodes allowed)."""
+    with mpmath.workdps(60):
+        size = len(nodes)
+        J = mpmath.matrix(size, size)
+        for i, c in enumerate(nodes):
+            J[i, i] = 1 - mpmath.mpf(c)
+            if i + 1 < size:
+                J[i, i + 1] = 1
+        return float((J**n)[0, size - 1])
+
+
 @pytest.mark.parametrize("n", [7, 30, 10**4, 10**9])
 @pytest.mark.parametrize("xa,xb", [(0.3, 0.31), (1e-9, 2e-9), (1e-12, 1.0000001e-12), (0.5, 1e-7), (1e-3, 1.5)])
 def test_divdiff1_against_mpmath(n, xa, xb):
@@ -108,3 +120,29 @@ def test_large_n_exact_risk_is_consistent_across_splits():
     again = solver.segment(half["m"], half["a"], 5 * 10**8, f, sums=False)
     np.testing.assert_allclose(again["a"], whole["a"], rtol=1e-11)
     np.testing.assert_allclose(again["m"], whole["m"], rtol=1e-11, atol=1e-300)
+
+
+@pytest.mark.parametrize("n", [10**3, 10**9, 10**20])
+def test_resonant_pairs_sum_separable_paths_match_entrywise(n):
+    """The separable series for slow pairs (slow rows by the binomial series, fast rows by the geometric one) against
+    the entry-by-entry sum of second divided differences (each checked against mpmath above), on a spectrum that
+    spans fast, borderline (n e near SLOW_PAIR + 1) and deep-slow modes."""
+    rng = np.random.default_rng(11)
+    e = np.concatenate([rng.uniform(0.01, 1.5, 8), rng.uniform(1.2, 2.5, 6) / n, 10.0 ** rng.uniform(-7, -0.4, 14) / n])
+    k = e * (1.0 + rng.uniform(-1e-6, 1e-6, e.size))
+    size = e.size
+    U = rng.standard_normal((size, size))
+    M1 = divdiff1(n, e[:, None], k[None, :])
+    slow = np.flatnonzero(n * e <= spectral.SLOW_PAIR)
+    jr = np.concatenate([np.repeat(slow, slow.size), np.arange(8)])
+    mr = np.concatenate([np.tile(slow, slow.size), np.arange(8)])
+    om = rng.standard_normal(jr.size)
+    got = spectral._resonant_pairs_sum(n, U, e, k, M1, jr, mr, om)
+    entries = divdiff2(n, np.repeat(e, jr.size), np.tile(k[jr], size), np.tile(e[mr], size)).reshape(size, jr.size)
+    ref = (U[:, jr] * entries) @ om
+    scale = np.abs(U[:, jr] * entries) @ np.abs(om)
+    assert np.all(np.abs(got - ref) <= 1e-12 * scale)
+    # one slow row and one fast row against 60-digit arithmetic (Opitz: repeated nodes allowed)
+    for i in (slow[0], 3):
+        mp_ref = sum(U[i, j] * _mp_opitz(n, [e[i], k[j], e[m]]) * o for j, m, o in zip(jr, mr, om, strict=True))
+        assert got[i] == pytest.approx(mp_ref, abs=1e-12 * scale[i])

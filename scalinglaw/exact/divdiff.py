@@ -39,10 +39,7 @@ def powc(xi: np.ndarray, n: float) -> np.ndarray:
     xi = np.asarray(xi, dtype=np.float64)
     if n == 0:
         return np.ones_like(xi)
-    mag = np.exp(n * _log_abs(xi))
-    if int(n) % 2 == 1:
-        return np.where(xi > 1.0, -mag, mag)
-    return mag
+    return _pow_from_log(xi, _log_abs(xi), n)
 
 
 def divdiff1(n: int, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
@@ -50,23 +47,23 @@ def divdiff1(n: int, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
 
     ``xa``, ``xb`` are complements :math:`1-a`, :math:`1-b` (broadcast).
     """
-    xa, xb = np.broadcast_arrays(np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64))
+    xa, xb = np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64)
+    shape = np.broadcast_shapes(xa.shape, xb.shape)
     if n <= 0:
-        return np.zeros(xa.shape)
+        return np.zeros(shape)
     if n == 1:
-        return np.ones(xa.shape)
-    la, lb = _log_abs(xa), _log_abs(xb)
+        return np.ones(shape)
+    # logs and powers on the unbroadcast nodes (an outer call then costs O(rows + cols) transcendentals)
+    la0, lb0 = _log_abs(xa), _log_abs(xb)
+    pa0, pb0 = _pow_from_log(xa, la0, n), _pow_from_log(xb, lb0, n)
+    xa, xb, la, lb, pa, pb = np.broadcast_arrays(xa, xb, la0, lb0, pa0, pb0)
     a = 1.0 - xa
     same = ((xa < 1.0) & (xb < 1.0)) | ((xa > 1.0) & (xb > 1.0))
     close = same & (n * np.abs(lb - la) <= 1.0)
-    out = np.empty(xa.shape)
-    # separated: plain quotient
-    sep = ~close
-    if np.any(sep):
-        num = powc(xa[sep], n) - powc(xb[sep], n)
-        den = xb[sep] - xa[sep]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[sep] = np.where(den != 0.0, num / np.where(den != 0.0, den, 1.0), 0.0)
+    # separated: plain quotient (computed everywhere, densely, then replaced where close)
+    den = xb - xa
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den != 0.0, (pa - pb) / np.where(den != 0.0, den, 1.0), 0.0)
     if np.any(close):
         ac = np.abs(a[close])
         t = (np.abs(1.0 - xb[close]) - ac) / ac  # relative gap, computed from complements
@@ -79,6 +76,14 @@ def divdiff1(n: int, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
             val = np.where(neg, -val, val)
         out[close] = val
     return out
+
+
+def _pow_from_log(xi: np.ndarray, log_abs: np.ndarray, n: int) -> np.ndarray:
+    """:func:`powc` given ``log|1 - xi|``."""
+    mag = np.exp(n * log_abs)
+    if int(n) % 2 == 1:
+        return np.where(xi > 1.0, -mag, mag)
+    return mag
 
 
 def _h_direct(k: int, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:

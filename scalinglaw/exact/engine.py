@@ -226,12 +226,14 @@ def _frozen_error(measure: SpectralMeasure, problem: Problem, mc: Any) -> float:
     return 4.0 * delta * (fz.mass + problem.gamma * ratio**2 * fz.trace * initial / problem.B)
 
 
-def _require_resources(problem: Problem, compress: bool | None, method: str) -> None:
-    """Refuse, before any heavy work, a run this machine cannot do (memory or time), naming the input."""
+def _require_resources(problem: Problem, compress: bool | None, method: str) -> SpectralMeasure | None:
+    """Refuse, before any heavy work, a run this machine cannot do (memory or time), naming the input; returns the
+    refined measure when it had to build it to count the nodes."""
     from ..costs import require_exact, require_sketches
     from ..measure import EXPLICIT_MAX, compressible
 
     compressed = False
+    fine = None
     if problem.M is not None:
         require_sketches(problem)
         nodes = int(problem.M)
@@ -244,13 +246,15 @@ def _require_resources(problem: Problem, compress: bool | None, method: str) -> 
     used = "recursion" if method == "recursion" or (method == "auto" and not _spectral_is_cheaper(problem, nodes)) \
         else "spectral"
     require_exact(problem, nodes, used, compressed=compressed)
+    return fine
 
 
 def _terms_with_error(
     problem: Problem, method: str, compress: bool | None
-) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str]]:
-    """Terms per measure (sketch draw), their numerical error, the moment coefficients, method and notes."""
-    _require_resources(problem, compress, method)
+) -> tuple[list[dict[str, float]], list[dict[str, float]], list[Any], str, list[str], SpectralMeasure]:
+    """Terms per measure (sketch draw), their numerical error, the moment coefficients, method, notes and the first
+    (unrefined) measure."""
+    refined = _require_resources(problem, compress, method)
     measures = reduce_problem(problem, compress=compress)
     all_terms, all_errors, mcs, notes = [], [], [], []
     used = method
@@ -259,7 +263,7 @@ def _terms_with_error(
         used = res.method
         errors = {k: 0.0 for k in res.terms}
         if measure.compressed:
-            finer = reduce_problem(problem, level=1, compress=compress)[0]
+            finer = refined if refined is not None else reduce_problem(problem, level=1, compress=compress)[0]
             fine = measure_risk(finer, problem, method)
             errors = {k: abs(fine.terms[k] - res.terms[k]) for k in res.terms}
             notes.append(
@@ -276,7 +280,7 @@ def _terms_with_error(
         all_errors.append(errors)
         mcs.append(res.mc)
         notes.extend(measure.notes)
-    return all_terms, all_errors, mcs, used, notes
+    return all_terms, all_errors, mcs, used, notes, measures[0]
 
 
 def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto") -> ExactResult:
@@ -312,7 +316,7 @@ def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto")
     _checks.choice("measure", measure, MEASURES)
     _check_supported(problem)
     compress = {"auto": None, "explicit": False, "compressed": True}[measure]
-    all_terms, all_errors, mcs, used, notes = _terms_with_error(problem, method, compress)
+    all_terms, all_errors, mcs, used, notes, first = _terms_with_error(problem, method, compress)
     keys = list(all_terms[0])
     terms = {k: float(np.mean([t[k] for t in all_terms])) for k in keys}
     errors = {k: float(np.mean([e.get(k, 0.0) for e in all_errors])) for k in keys}
@@ -321,8 +325,7 @@ def exact_risk(problem: Problem, *, method: str = "auto", measure: str = "auto")
     if problem.sketch_draws > 1:
         notes.append(f"averaged over {problem.sketch_draws} sketch draws (seed {problem.sketch_seed})")
     mc = mcs[0]
-    first = reduce_problem(problem, compress=compress)[0] if problem.M is None else None
-    target = first.target if first is not None else None
+    target = first.target if problem.M is None else None
     w_q = None
     if problem.M is None and target is not None and not first.compressed:
         w_q = mc.shrink * target
