@@ -70,9 +70,10 @@ EXPLICIT_MAX = 256
 #: Explicit head: at least this many coordinates, and every one with gamma_max * mu_tilde above FAST_RATE.
 HEAD_MIN = 32
 FAST_RATE = 0.05
-#: Block geometry at level 0: index ratio at most 2, eigenvalue ratio at most 10; Gauss points per block.
+#: Block geometry at level 0: index ratio at most 2, eigenvalue ratio at most 4 (steep spectra: a > 2); Gauss points
+#: per block.
 BLOCK_RATIO = 2.0
-BLOCK_LAMBDA_RATIO = 10.0
+BLOCK_LAMBDA_RATIO = 4.0
 BLOCK_POINTS = 6
 #: Slow coordinates, (total step) x (quantized variance) at most SLOW_RATE, are merged into SLOW_POINTS nodes per
 #: slow range by a Gauss rule in the eigenvalue (:func:`slow_rule`); ``level`` splits the slow range in 2**level.
