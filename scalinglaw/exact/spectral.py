@@ -233,10 +233,11 @@ def _pair_dd2(
     return T
 
 
-def _binomial_ratios(n: int, Q: int) -> np.ndarray:
-    r""":math:`c_q=\binom nq/n^q` for :math:`q=0..Q`, exact for huge ``n``."""
-    nf = float(n)
-    ratio = np.array([1.0 + float(-j) / nf for j in range(Q)])
+def _binomial_ratios(n: int, Q: int, N: int | None = None) -> np.ndarray:
+    r""":math:`\binom Nq/n^q` for :math:`q=0..Q` (``N`` defaults to ``n``), exact for huge integers:
+    :math:`(N-j)/n=1+(N-n-j)/n` with the integer :math:`N-n-j` exact."""
+    N = n if N is None else N
+    ratio = np.array([1.0 + float(N - n - j) / float(n) for j in range(Q)])
     return np.concatenate([[1.0], np.cumprod(ratio / np.arange(1.0, Q + 1.0))])
 
 
@@ -403,12 +404,7 @@ def _taylor_segment(
     """
     e = step.gamma * step.rate
 
-    def binomials(N: int) -> list[float]:
-        """C(N, r) / n^r for r = 0..Q+4, with (N - j)/n = 1 + (N - n - j)/n exact for huge integers."""
-        ratio = [1.0 + float(N - n - j) / float(n) for j in range(Q + 4)]
-        return np.concatenate([[1.0], np.cumprod(np.array(ratio) / np.arange(1.0, Q + 5.0))]).tolist()
-
-    c0, c1 = binomials(n), binomials(n + 1)
+    c0, c1 = _binomial_ratios(n, Q + 4).tolist(), _binomial_ratios(n, Q + 4, n + 1).tolist()
     nf = float(n)
     # powers of the scaled operators
     T0 = [np.array(a0, dtype=np.float64)]
