@@ -508,7 +508,8 @@ def spectrum_measure(
         Label-noise variance.
     horizon : float
         :math:`\sum_t\gamma_t`, the run's total step: coordinates with
-        ``horizon * (rate_scale * lambda + rate_floor) <= FREEZE`` are frozen.
+        ``horizon * (rate_scale * lambda + rate_floor) <= FREEZE`` are frozen, and those up to ``SLOW_RATE`` are
+        merged by :func:`slow_rule` (not with a real data format, whose moments are not polynomial in lambda).
     fast_gamma : float
         The largest step: coordinates with ``fast_gamma * (rate_scale * lambda + rate_floor) > FAST_RATE`` stay
         explicit (there the per-step contraction is far from 1 and the summand is not smooth in the index).
