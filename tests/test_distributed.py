@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import pytest
+from cli_helpers import run
 
 from scalinglaw.communication import RoundMap, comm_scheme, server_coefficients
 from scalinglaw.dynamics import moment_coefficients
@@ -289,30 +290,20 @@ def test_communication_allocation_refuses_bad_budgets() -> None:
 
 
 # ------------------------------------------------------------------------------------------- CLI
-def _cli(capsys, *argv):
-    from scalinglaw.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
-
-
 def test_cli_distributed_flags(capsys) -> None:
     import json
 
-    code, out, err = _cli(capsys, "predict", "--method", "exact", "--K", "4", "--period", "2", "--comm", "norm:1",
+    code, out, err = run(capsys, "predict", "--method", "exact", "--K", "4", "--period", "2", "--comm", "norm:1",
                           "--d", "20", "--N", "4000", "--json")
     assert code == 0 and err == ""
     data = json.loads(out)
     assert data["engine"] == "rounds" and data["problem"]["K"] == 4 and data["problem"]["comm"] == "norm:1"
-    code, out, err = _cli(capsys, "predict", "--workers-K", "2", "--comm", "additive:0.01", "--d", "20", "--N", "400")
+    code, out, err = run(capsys, "predict", "--workers-K", "2", "--comm", "additive:0.01", "--d", "20", "--N", "400")
     assert code == 0 and "comm_additive_floor" in out and "K=2 workers" in out
-    code, out, err = _cli(capsys, "simulate", "--K", "2", "--comm", "qsgd:s=4", "--d", "10", "--N", "200",
+    code, out, err = run(capsys, "simulate", "--K", "2", "--comm", "qsgd:s=4", "--d", "10", "--N", "200",
                           "--reps", "8", "--json")
     assert code == 0 and json.loads(out)["problem"]["comm"] == "qsgd:s=4"
-    code, out, err = _cli(capsys, "optimize", "--law", "distributed", "--budget", "1e9", "--budget-kind",
+    code, out, err = run(capsys, "optimize", "--law", "distributed", "--budget", "1e9", "--budget-kind",
                           "comm-total", "--gamma", "0.05", "--json")
     assert code == 0 and {"K", "M", "bits", "regime"} <= set(json.loads(out))
 
@@ -330,7 +321,7 @@ def test_cli_distributed_flags(capsys) -> None:
     (("optimize", "--law", "kumar", "--budget", "1e20", "--steps", "10"), "--steps"),
 ])
 def test_cli_distributed_errors_are_one_line(capsys, argv: tuple, flag: str) -> None:
-    code, out, err = _cli(capsys, *argv)
+    code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and flag in err, err
 
 
