@@ -129,8 +129,9 @@ class PhaseSolver:
             a_n = a_inf + U @ (pn * y)
             if coupled:
                 a_n -= U @ (X @ Dn)
+                F = divdiff1(n, k[jr], e[mr])  # f[p_j, D_m] of the resonant pairs
                 if jr.size:
-                    a_n += U @ np.bincount(jr, om * divdiff1(n, k[jr], e[mr]), minlength=k.size)
+                    a_n += U @ np.bincount(jr, om * F, minlength=k.size)
             out_a[ic] = a_n
             if not sums:
                 continue
@@ -144,7 +145,7 @@ class PhaseSolver:
                 e_a -= D * np.einsum("im,im->i", E, M2)
                 if jr.size:
                     s_a += U @ np.bincount(jr, om * divdiff2(n, k[jr], e[mr], 0.0), minlength=k.size)
-                    e_a += D * _resonant_pairs_sum(n, U, e, k, M1, jr, mr, om)
+                    e_a += D * _resonant_pairs_sum(n, U, e, k, M1, jr, mr, om, F)
             Sa[ic] = s_a
             Ea[ic] = e_a
             # within = sum_{s<t<n} D^(t-s) a_s = (D Sa - Ea) / e keeps about n e of the digits: rows with
@@ -159,7 +160,7 @@ class PhaseSolver:
                     N2 = _dd2_with_one(n, e[R], e, ge[R], M2[R])  # f[D_m, 1, D_i]
                     val -= np.einsum("im,im->i", E[R], N2)
                     if jr.size:
-                        val += _resonant_pairs_third(n, U[R], e[R], k, e, M1[R], N2, jr, mr, om)
+                        val += _resonant_pairs_third(n, U[R], e[R], k, e, M1[R], N2, jr, mr, om, F)
                 w_a[R] = D[R] * val
             Wa[ic] = w_a
         out["a"] = out_a
@@ -174,7 +175,7 @@ PAIR_BLOCK = 2048
 
 def _resonant_pairs_sum(
     n: int, U: np.ndarray, e: np.ndarray, k: np.ndarray, M1: np.ndarray, jr: np.ndarray, mr: np.ndarray,
-    om: np.ndarray,
+    om: np.ndarray, F: np.ndarray | None = None,
 ) -> np.ndarray:
     r""":math:`\sum_rU_{i,j_r}\,f_n[D_i,p_{j_r},D_{m_r}]\,\Omega_r` for every :math:`i`, in blocks of pairs (memory
     :math:`O(d\cdot` ``PAIR_BLOCK``:math:`)` instead of :math:`O(d\cdot|\text{pairs}|)`).
@@ -185,31 +186,37 @@ def _resonant_pairs_sum(
     :func:`~scalinglaw.exact.divdiff.divdiff2` is used. Slow pairs and slow rows (all three complements at most
     a few :math:`1/n`), where the confluent cases crowd, go through the separable series of
     :func:`_slow_pairs_sum`, and the other rows of slow pairs through :func:`_fast_rows_slow_pairs_sum`: both cost
-    a matrix product instead of a term per (row, pair).
+    a matrix product instead of a term per (row, pair). ``F`` holds the pairs' :math:`f_n[p_j,D_m]` (computed if
+    not given).
     """
+    if F is None:
+        F = divdiff1(n, k[jr], e[mr])
     out = np.zeros(e.size)
-    slow_pair = (k[jr] >= 0.0) & (e[mr] >= 0.0) & (n * np.maximum(k[jr], e[mr]) <= SLOW_PAIR)
+    slow_pair = _slow_pairs(n, k, e, jr, mr)
     slow_row = (e >= 0.0) & (n * e <= SLOW_PAIR + 1.0)
     if np.any(slow_pair) and np.any(slow_row):
-        out[slow_row] = _slow_pairs_sum(n, U[slow_row], e[slow_row], k, e, jr[slow_pair], mr[slow_pair],
-                                        om[slow_pair])
+        s = slow_pair
+        out[slow_row] = _slow_pairs_sum(n, U[slow_row], e[slow_row], k, e, jr[s], mr[s], om[s])
         rows = ~slow_row
-        out[rows] = _fast_rows_slow_pairs_sum(n, U[rows], M1[rows], e[rows], k, e, jr[slow_pair], mr[slow_pair],
-                                              om[slow_pair])
-        jr, mr, om = jr[~slow_pair], mr[~slow_pair], om[~slow_pair]
-    return out + _quotient_pairs_sum(n, U, e, k, e, M1, jr, mr, om)
+        out[rows] = _fast_rows_slow_pairs_sum(n, U[rows], M1[rows], e[rows], k, e, jr[s], mr[s], om[s], F[s])
+        jr, mr, om, F = jr[~s], mr[~s], om[~s], F[~s]
+    return out + _quotient_pairs_sum(n, U, e, k, e, M1, jr, mr, om, F)
+
+
+def _slow_pairs(n: int, k: np.ndarray, e: np.ndarray, jr: np.ndarray, mr: np.ndarray) -> np.ndarray:
+    """The resonant pairs whose nodes are both within ``SLOW_PAIR / n`` of 1 (the separable series' domain)."""
+    return (k[jr] >= 0.0) & (e[mr] >= 0.0) & (n * np.maximum(k[jr], e[mr]) <= SLOW_PAIR)
 
 
 def _quotient_pairs_sum(
     n: int, U: np.ndarray, e_rows: np.ndarray, k: np.ndarray, e: np.ndarray, M1: np.ndarray, jr: np.ndarray,
-    mr: np.ndarray, om: np.ndarray,
+    mr: np.ndarray, om: np.ndarray, F: np.ndarray,
 ) -> np.ndarray:
     """The rows ``e_rows`` of :func:`_resonant_pairs_sum` by the quotient of first divided differences (the
     confluent formula where a row is close to the pair)."""
     out = np.zeros(e_rows.size)
     if not jr.size or not e_rows.size:
         return out
-    F = divdiff1(n, k[jr], e[mr])  # f[p_j, D_m]
     for lo in range(0, jr.size, PAIR_BLOCK):
         j, m = jr[lo : lo + PAIR_BLOCK], mr[lo : lo + PAIR_BLOCK]
         T = _pair_dd2(n, e_rows, k, e, M1, F[lo : lo + PAIR_BLOCK], j, m)
@@ -286,7 +293,7 @@ def _dd2_with_one(n: int, e_rows: np.ndarray, x: np.ndarray, g_rows: np.ndarray,
 
 def _resonant_pairs_third(
     n: int, U: np.ndarray, e_rows: np.ndarray, k: np.ndarray, e: np.ndarray, M1: np.ndarray, N2: np.ndarray,
-    jr: np.ndarray, mr: np.ndarray, om: np.ndarray,
+    jr: np.ndarray, mr: np.ndarray, om: np.ndarray, F: np.ndarray,
 ) -> np.ndarray:
     r""":math:`\sum_rU_{i,j_r}f_n[p_{j_r},D_{m_r},1,D_i]\Omega_r` for slow rows: the resonant pairs' part of the
     within-phase pair sum [derived].
@@ -294,13 +301,12 @@ def _resonant_pairs_third(
     Slow pairs: the separable series of order 3 (:func:`_slow_pairs_sum`); the others:
     :math:`(f[D_m,1,D_i]-f[p_j,D_m,D_i])/k_j` (``N2`` holds the first), the quotient across the widest gap.
     """
-    slow_pair = (k[jr] >= 0.0) & (e[mr] >= 0.0) & (n * np.maximum(k[jr], e[mr]) <= SLOW_PAIR)
+    slow_pair = _slow_pairs(n, k, e, jr, mr)
     out = np.zeros(e_rows.size)
     if np.any(slow_pair):
         out += _slow_pairs_sum(n, U, e_rows, k, e, jr[slow_pair], mr[slow_pair], om[slow_pair], order=3)
-    jr, mr, om = jr[~slow_pair], mr[~slow_pair], om[~slow_pair]
+    jr, mr, om, F = jr[~slow_pair], mr[~slow_pair], om[~slow_pair], F[~slow_pair]
     if jr.size:
-        F = divdiff1(n, k[jr], e[mr])
         for lo in range(0, jr.size, PAIR_BLOCK):
             j, m = jr[lo : lo + PAIR_BLOCK], mr[lo : lo + PAIR_BLOCK]
             T = _pair_dd2(n, e_rows, k, e, M1, F[lo : lo + PAIR_BLOCK], j, m)
@@ -316,7 +322,7 @@ SLOW_PAIR = 0.5
 
 def _fast_rows_slow_pairs_sum(
     n: int, U: np.ndarray, M1: np.ndarray, e_rows: np.ndarray, k: np.ndarray, e: np.ndarray, jr: np.ndarray,
-    mr: np.ndarray, om: np.ndarray,
+    mr: np.ndarray, om: np.ndarray, F: np.ndarray,
 ) -> np.ndarray:
     r"""Rows with :math:`n e_i>` ``SLOW_PAIR + 1`` of :func:`_resonant_pairs_sum` for slow pairs
     (:math:`n\max(k_j,e_m)\le` ``SLOW_PAIR``) [derived].
@@ -328,7 +334,6 @@ def _fast_rows_slow_pairs_sum(
     """
     C = 36
     nf = float(n)
-    F = divdiff1(n, k[jr], e[mr])  # f[p_j, D_m]
     rho = nf * e[mr]  # <= SLOW_PAIR
     V = np.empty((k.size, C))
     W = np.empty((k.size, C))
