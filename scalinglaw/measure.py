@@ -236,9 +236,9 @@ def slow_rule(
     :math:`W_q\mu_qS_q=\sum_kw_k\lambda_ks_kL_q(\lambda_k)` (Lagrange basis :math:`L_q` on the nodes), exact for
     signal-weighted polynomials of degree :math:`\le p-1`. Where the total step moves these coordinates by at most
     ``SLOW_RATE``, what the run does to a coordinate is a power series in :math:`\lambda` whose degree-:math:`p`
-    remainder is about ``SLOW_RATE**p / p!`` (1e-12 for the defaults) relative; the engine's refinement
-    (``pieces`` doubled) measures the actual error. A piece with at most ``points`` nodes, or whose signal weights
-    come out non-positive, is kept as it is.
+    remainder is at most about ``SLOW_RATE**p / p!`` (1.4e-9 for the defaults; measured: 6e-12 on 56 random
+    problems) relative; the engine's refinement (``pieces`` doubled) measures the actual error. A piece with at
+    most ``points`` nodes, or whose signal weights come out non-positive, is kept as it is.
 
     Returns
     -------
